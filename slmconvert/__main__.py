@@ -1,0 +1,3 @@
+from slmconvert.cli import app
+
+app(prog_name="slmconvert")

@@ -1,0 +1,125 @@
+"""Command-line interface: parse, call one function, render. Nothing heavy at import."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from slmconvert import __version__, ui
+from slmconvert.errors import SlmconvertError
+
+
+def _offline() -> None:
+    """slmconvert never fetches anything at run time."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        os.environ[var] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class _Group(TyperGroup):
+    """Maps our exceptions to one line and an exit code, for every (sub)command."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors, --help, explicit exits: typer renders these
+        except SlmconvertError as exc:
+            if ui.state.verbose and exc.__cause__ is not None:
+                ui.internal_error(exc.__cause__)
+            ui.error(exc.message, exc.hint)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            ui.error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # a bug: say so in one line, traceback with -v
+            ui.internal_error(exc)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Move an agent's LLM calls onto fine-tuned small language models "
+         "(collect → curate → cluster → select → finetune → evaluate → iterate).",
+)
+models_app = typer.Typer(cls=_Group, no_args_is_help=True,
+                         help="Model catalog: list what is available, prepare checkpoints.")
+app.add_typer(models_app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        ui.line(f"slmconvert {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show tracebacks and details.")]
+    = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+    = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    ui.state.verbose, ui.state.json = verbose, json_out
+    _offline()
+
+
+PipelineArg = Annotated[Path, typer.Argument(help="Pipeline YAML file.", show_default=False)]
+WorkspaceOpt = Annotated[Path | None, typer.Option("--workspace", "-w",
+                         help="Override the pipeline's workspace directory.")]
+
+
+@app.command()
+def run(
+    pipeline: PipelineArg,
+    from_: Annotated[str | None, typer.Option("--from", help="Start at this stage.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run just this stage.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+    workspace: WorkspaceOpt = None,
+    seed: Annotated[int | None, typer.Option(help="Override the pipeline's seed.")] = None,
+) -> None:
+    """Run a pipeline's stages in order, skipping those that are up to date."""
+    from slmconvert.pipeline.commands import run_pipeline
+
+    run_pipeline(pipeline, from_=from_, only=only, force=force, workspace=workspace, seed=seed)
+
+
+@app.command()
+def status(pipeline: PipelineArg, workspace: WorkspaceOpt = None) -> None:
+    """Show which stages are up to date, stale (and why) or not run."""
+    from slmconvert.pipeline.commands import show_status
+
+    show_status(pipeline, workspace=workspace)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List catalog models and whether each is available offline on this machine."""
+    from slmconvert.core.models import catalog_rows
+
+    rows = catalog_rows()
+    if ui.state.json:
+        ui.emit_json(rows)
+        return
+    cols = ["name", "kind", "params", "licence", "context", "tools", "available", "source"]
+    ui.table("Model catalog", cols, [[r[c] for c in cols] for r in rows])
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: Annotated[str, typer.Argument(help="Catalog name (see `models list`) or source.")],
+) -> None:
+    """Turn a packaged GGUF model into a cached, trainable HF checkpoint (once)."""
+    from slmconvert.core.models import prepare
+
+    prepared = prepare(name, reporter=ui.ConsoleReporter())
+    if ui.state.json:
+        ui.emit_json(prepared.as_dict())
+    else:
+        ui.success(f"{name}: {'cached' if prepared.cached else 'prepared'} at {prepared.path}")

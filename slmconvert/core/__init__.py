@@ -1,0 +1,1 @@
+"""Shared helpers: records, I/O, hashing, models, progress."""

@@ -1,0 +1,1 @@
+"""Pipeline runner: configs, stage registry, manifests, caching and resume."""

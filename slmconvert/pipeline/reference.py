@@ -1,0 +1,58 @@
+"""Generate docs/config.md from the pydantic models, so the docs cannot drift.
+
+    python -m slmconvert.pipeline.reference > docs/config.md
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from slmconvert.pipeline import registry
+from slmconvert.pipeline.config import PipelineFile
+
+
+def _type_name(ann: Any) -> str:
+    text = ann.__name__ if isinstance(ann, type) else str(ann)
+    return text.replace("typing.", "").replace("NoneType", "None").replace("|", "\\|")
+
+
+def _default(field: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value = field.default_factory() if field.default_factory else field.default
+    return f"`{value!r}`"
+
+
+def model_table(model: type[BaseModel]) -> list[str]:
+    lines = ["| key | type | default | description |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {_type_name(field.annotation)} | {_default(field)} | {desc} |")
+    return lines
+
+
+def config_reference() -> str:
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated from the pydantic models by `python -m slmconvert.pipeline.reference`; "
+        "a test fails when this file is out of date. Unknown keys are errors.",
+        "",
+        "## Pipeline file (top level)",
+        "",
+        *model_table(PipelineFile),
+    ]
+    for name in registry.names():
+        stage = registry.get(name)
+        out += ["", f"## `stages.{name}`", ""]
+        if stage.description:
+            out += [stage.description, ""]
+        out += model_table(stage.Config)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(config_reference(), end="")

@@ -1,0 +1,28 @@
+"""Docs cannot drift: the config reference is generated, every field is described."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slmconvert.pipeline import registry
+from slmconvert.pipeline.config import PipelineFile
+from slmconvert.pipeline.reference import config_reference
+
+REPO = Path(__file__).parent.parent
+
+
+def test_config_reference_is_up_to_date() -> None:
+    assert (REPO / "docs/config.md").read_text() == config_reference(), (
+        "run: python -m slmconvert.pipeline.reference > docs/config.md")
+
+
+def test_every_config_field_has_a_description() -> None:
+    models = [PipelineFile] + [registry.get(n).Config for n in registry.names()]
+    for model in models:
+        for name, field in model.model_fields.items():
+            assert field.description, f"{model.__name__}.{name} has no description"
+
+
+def test_readme_set_up_is_the_two_commands() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
