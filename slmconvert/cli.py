@@ -98,6 +98,23 @@ def status(pipeline: PipelineArg, workspace: WorkspaceOpt = None) -> None:
     show_status(pipeline, workspace=workspace)
 
 
+@app.command()
+def collect(
+    inputs: Annotated[list[str], typer.Argument(help="Log files, directories or globs.",
+                                                show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Workspace directory.")],
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="Importer for every file (default: detect per file).")] = None,
+    max_record_mb: Annotated[float, typer.Option(help="Quarantine larger items.")] = 16.0,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S1: import agent call logs into WORKSPACE/collect (calls.parquet, quarantine.jsonl)."""
+    from slmconvert.pipeline.commands import run_stage_command
+
+    cfg = {"inputs": inputs, "format": format, "max_record_mb": max_record_mb}
+    run_stage_command("collect", cfg, out, force=force)
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List catalog models and whether each is available offline on this machine."""

@@ -36,10 +36,11 @@ class Pipeline:
     workspace: Path
     seed: int
     stages: list[tuple[Stage, StageConfig]]
+    base: Path | None = None  # where relative paths start; default: the file's directory
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent
+        return self.base or self.path.parent
 
     def stage_names(self) -> list[str]:
         return [s.name for s, _ in self.stages]

@@ -23,7 +23,10 @@ def _default(field: Any) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
     value = field.default_factory() if field.default_factory else field.default
-    return f"`{value!r}`"
+    if isinstance(value, BaseModel):
+        return "see below" if type(value).model_fields else "`{}`"
+    text = repr(value)
+    return f"`{text}`" if len(text) <= 60 else f"built-in ({len(value)} entries)"
 
 
 def model_table(model: type[BaseModel]) -> list[str]:
@@ -51,6 +54,10 @@ def config_reference() -> str:
         if stage.description:
             out += [stage.description, ""]
         out += model_table(stage.Config)
+        for fname, field in stage.Config.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                out += ["", f"### `stages.{name}.{fname}`", "", *model_table(ann)]
     return "\n".join(out) + "\n"
 
 

@@ -9,7 +9,7 @@ from slmconvert.pipeline.stage import Stage
 
 # name -> "module:attribute" (lazy, so `slmconvert --help` stays instant).
 _BUILTIN: dict[str, str] = {
-    # filled in as stage modules land: "collect": "slmconvert.stages.collect:CollectStage"
+    "collect": "slmconvert.stages.collect:CollectStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)

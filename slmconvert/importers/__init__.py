@@ -1,0 +1,1 @@
+"""Importers: map every supported log format to the canonical record."""

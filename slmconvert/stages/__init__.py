@@ -1,0 +1,1 @@
+"""One module per pipeline step; each exposes its config model and a Stage class."""
