@@ -188,8 +188,9 @@ class ConversationLinker:
     """Agents resend the growing conversation on every call: a call whose messages start
     with an earlier call's request + response continues that call's conversation."""
 
-    def __init__(self) -> None:
-        self._known: dict[bytes, str] = {}
+    def __init__(self, window: int = 200_000) -> None:
+        self._known: dict[bytes, str] = {}  # insertion-ordered: oldest first
+        self._window = window
 
     def assign(self, rec: CallRecord) -> None:
         h = hashlib.sha256()
@@ -209,6 +210,8 @@ class ConversationLinker:
             h.update(_msg_key(rec.response).encode())
             h.update(b"\x00")
             self._known[h.digest()[:12]] = rec.conversation_id
+            if len(self._known) > self._window:  # conversations are local in time
+                del self._known[next(iter(self._known))]
 
 
 def _price_for(model: str | None, prices: dict[str, Price]) -> Price | None:
