@@ -169,7 +169,10 @@ def test_cli_collect_prints_a_summary_and_caches(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / "ws/collect/manifest.json").read_text())
     assert manifest["counts"]["quarantined"] == 1
     bad = cli.invoke(app, ["collect", str(tmp_path / "nope"), "--out", str(tmp_path / "ws")])
-    assert bad.exit_code == 4 and "no such file or directory" in bad.output
+    assert bad.exit_code == 3 and "no such file or directory" in bad.output
+    (tmp_path / "notes.txt").write_text("hello")
+    txt = cli.invoke(app, ["collect", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "w")])
+    assert txt.exit_code == 3 and "unsupported file type" in txt.output
     fmt = cli.invoke(app, [*args, "--format", "opneai-chat"])
     assert fmt.exit_code == 2 and "did you mean 'openai-chat'" in fmt.output
 

@@ -153,7 +153,21 @@ def _error_response(resp: Any) -> bool:
 
 # ------------------------------------------------------------ OpenAI chat pairs ----
 
-class OpenAIChat(Importer):
+class _PairImporter(Importer):
+    """Formats logged as {"request": ..., "response": ..., "metadata": ...} pairs."""
+
+    def parse(self, value: Any, loc: Loc) -> Iterator[CallRecord | Skip]:
+        pair = _pair(value)
+        if pair is None:
+            raise ShapeError("expected an object with 'request' and 'response'")
+        yield type(self).from_pair(pair[0], pair[1], loc, _metadata(value))
+
+    @staticmethod
+    def from_pair(req: dict[str, Any], resp: Any, loc: Loc, meta: dict[str, Any]) -> CallRecord:
+        raise NotImplementedError
+
+
+class OpenAIChat(_PairImporter):
     name = "openai-chat"
     description = ("OpenAI Chat Completions request/response pairs, as logging proxies and "
                    "SDK wrappers write them; streamed responses recorded as chunks or SSE text.")
@@ -164,13 +178,6 @@ class OpenAIChat(Importer):
     def sniff(self, value: Any) -> bool:
         pair = _pair(value)
         return pair is not None and "messages" in pair[0] and not Anthropic.is_anthropic(*pair)
-
-    def parse(self, value: Any, loc: Loc) -> Iterator[CallRecord | Skip]:
-        pair = _pair(value)
-        if pair is None:
-            raise ShapeError("expected an object with 'request' and 'response'")
-        req, resp = pair
-        yield self.from_pair(req, resp, loc, _metadata(value))
 
     @staticmethod
     def from_pair(req: dict[str, Any], resp: Any, loc: Loc, meta: dict[str, Any],
@@ -215,7 +222,7 @@ class OpenAIChat(Importer):
                       timestamp=meta.get("timestamp") or resp.get("created"), suffix=suffix)
 
 
-class OpenAIResponses(Importer):
+class OpenAIResponses(_PairImporter):
     name = "openai-responses"
     description = "OpenAI Responses API request/response pairs (input items, output items)."
     example = ('{"request": {"model": "gpt-4.1", "instructions": "...", "input": [...]}, '
@@ -224,12 +231,6 @@ class OpenAIResponses(Importer):
     def sniff(self, value: Any) -> bool:
         pair = _pair(value)
         return pair is not None and "input" in pair[0] and "messages" not in pair[0]
-
-    def parse(self, value: Any, loc: Loc) -> Iterator[CallRecord | Skip]:
-        pair = _pair(value)
-        if pair is None:
-            raise ShapeError("expected an object with 'request' and 'response'")
-        yield self.from_pair(pair[0], pair[1], loc, _metadata(value))
 
     @staticmethod
     def from_pair(req: dict[str, Any], resp: Any, loc: Loc, meta: dict[str, Any],
@@ -257,7 +258,7 @@ class OpenAIResponses(Importer):
                       timestamp=meta.get("timestamp") or resp.get("created_at"), suffix=suffix)
 
 
-class Anthropic(Importer):
+class Anthropic(_PairImporter):
     name = "anthropic"
     description = ("Anthropic Messages request/response pairs: top-level system, tool_use and "
                    "tool_result blocks; streamed responses as events or SSE text.")
@@ -279,12 +280,6 @@ class Anthropic(Importer):
     def sniff(self, value: Any) -> bool:
         pair = _pair(value)
         return pair is not None and "messages" in pair[0] and self.is_anthropic(*pair)
-
-    def parse(self, value: Any, loc: Loc) -> Iterator[CallRecord | Skip]:
-        pair = _pair(value)
-        if pair is None:
-            raise ShapeError("expected an object with 'request' and 'response'")
-        yield self.from_pair(pair[0], pair[1], loc, _metadata(value))
 
     @staticmethod
     def from_pair(req: dict[str, Any], resp: Any, loc: Loc, meta: dict[str, Any],
@@ -316,7 +311,7 @@ class Anthropic(Importer):
                       suffix=suffix)
 
 
-class Gemini(Importer):
+class Gemini(_PairImporter):
     name = "gemini"
     description = "Gemini generateContent request/response pairs (contents, parts, candidates)."
     example = ('{"request": {"contents": [...], "systemInstruction": {...}}, "response": '
@@ -325,12 +320,6 @@ class Gemini(Importer):
     def sniff(self, value: Any) -> bool:
         pair = _pair(value)
         return pair is not None and "contents" in pair[0]
-
-    def parse(self, value: Any, loc: Loc) -> Iterator[CallRecord | Skip]:
-        pair = _pair(value)
-        if pair is None:
-            raise ShapeError("expected an object with 'request' and 'response'")
-        yield self.from_pair(pair[0], pair[1], loc, _metadata(value))
 
     @staticmethod
     def from_pair(req: dict[str, Any], resp: Any, loc: Loc, meta: dict[str, Any],

@@ -69,6 +69,16 @@ def _join(texts: list[str]) -> str | None:
     return "\n".join(texts) if texts else None
 
 
+def _turn(role: str, texts: list[str], calls: list[ToolCall],
+          results: list[Message]) -> list[Message]:
+    """Tool results (as role=tool messages) first, then the turn's own text and calls."""
+    if role == "tool":
+        return results or [Message(role="tool", content=_join(texts))]
+    if texts or calls or not results:
+        return [*results, Message(role=role, content=_join(texts), tool_calls=calls)]
+    return results
+
+
 # ------------------------------------------------------------------ OpenAI chat ----
 
 def openai_content(content: Any, dropped: list[Any]) -> str | None:
@@ -247,10 +257,7 @@ def anthropic_blocks(role: str, content: Any, where: str, dropped: list[Any]) ->
                                    tool_call_id=block.get("tool_use_id")))
         else:
             dropped.append(_describe_part(block))
-    out = results[:]
-    if texts or calls or not results:
-        out.append(Message(role=role, content=_join(texts), tool_calls=calls))
-    return out
+    return _turn(role, texts, calls, results)
 
 
 def anthropic_request(req: dict[str, Any], dropped: list[Any]) -> list[Message]:
@@ -318,10 +325,7 @@ def gemini_parts(role: str, parts: Any, where: str, dropped: list[Any]) -> list[
                                    content=json.dumps(fr.get("response"), ensure_ascii=False)))
         else:
             dropped.append(_describe_part(part))
-    out = results[:]
-    if texts or calls or not results:
-        out.append(Message(role=role, content=_join(texts), tool_calls=calls))
-    return out
+    return _turn(role, texts, calls, results)
 
 
 def gemini_request(req: dict[str, Any], dropped: list[Any]) -> list[Message]:
@@ -363,12 +367,7 @@ def genai_parts_message(m: Any, where: str, dropped: list[Any]) -> list[Message]
                                    else json.dumps(resp, ensure_ascii=False)))
         else:
             dropped.append(_describe_part(part))
-    if role == "tool":
-        return results or [Message(role="tool", content=_join(texts))]
-    out = results[:]
-    if texts or calls or not results:
-        out.append(Message(role=role, content=_join(texts), tool_calls=calls))
-    return out
+    return _turn(role, texts, calls, results)
 
 
 # ----------------------------------------------------------------------- tools ----

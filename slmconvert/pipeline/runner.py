@@ -76,9 +76,10 @@ class Outcome:
 class StageFailed(StageError):
     """A stage raised; ``stage`` is where to resume from."""
 
-    def __init__(self, stage: str, message: str) -> None:
+    def __init__(self, stage: str, message: str, exit_code: int = StageError.exit_code) -> None:
         super().__init__(message)
         self.stage = stage
+        self.exit_code = exit_code  # an input or config problem keeps its own exit code
 
 
 def _explain(old: dict[str, Any] | None, new: KeyParts) -> str:
@@ -226,7 +227,7 @@ class Runner:
         try:
             parts = self.key_parts(stage, cfg)
         except SlmconvertError as exc:
-            raise StageFailed(stage.name, f"{stage.name}: {exc.message}") from exc
+            raise StageFailed(stage.name, f"{stage.name}: {exc.message}", exc.exit_code) from exc
         if isinstance(parts, str):
             raise StageFailed(stage.name, f"{stage.name}: {parts}")
         old = mf.read(ctx.stage_dir)
@@ -247,7 +248,7 @@ class Runner:
         try:
             result = stage.run(ctx, cfg)
         except SlmconvertError as exc:
-            raise StageFailed(stage.name, f"{stage.name}: {exc.message}") from exc
+            raise StageFailed(stage.name, f"{stage.name}: {exc.message}", exc.exit_code) from exc
         except Exception as exc:  # a bug in the stage: still say how to resume
             raise StageFailed(stage.name, f"{stage.name}: internal error: "
                               f"{type(exc).__name__}: {exc}") from exc

@@ -23,7 +23,7 @@ from slmconvert.core.parquet import RecordWriter
 from slmconvert.core.records import CallRecord, Message
 from slmconvert.errors import InputError, did_you_mean
 from slmconvert.importers import formats
-from slmconvert.importers.readers import BadItem, Item, iter_items, suffix_of
+from slmconvert.importers.readers import LOG_SUFFIXES, BadItem, Item, iter_items, suffix_of
 from slmconvert.importers.shapes import ShapeError
 from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 
@@ -134,7 +134,10 @@ def expand_inputs(ctx: StageContext, patterns: list[str]) -> tuple[list[Path], l
         else:
             raise InputError(f"{pattern}: no such file or directory")
         for p in candidates:
-            if suffix_of(p) is None and not (path.is_file()):
+            if suffix_of(p) is None:
+                if path.is_file():  # named explicitly: say so rather than ignore it
+                    raise InputError(f"{pattern}: unsupported file type (expected one of "
+                                     f"{', '.join(LOG_SUFFIXES)})")
                 ignored.append(str(p))
             elif p not in files:
                 files.append(p)
