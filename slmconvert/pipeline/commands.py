@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from slmconvert import ui
 from slmconvert.errors import ConfigError
-from slmconvert.pipeline.config import Pipeline, load_pipeline
+from slmconvert.pipeline.config import Pipeline, format_validation_error, load_pipeline
 from slmconvert.pipeline.runner import Outcome, Runner, StageFailed
 
 
@@ -48,8 +48,8 @@ def run_stage_command(stage_name: str, cfg: Mapping[str, object], workspace: Pat
     try:
         config = stage.Config.model_validate(cfg)
     except ValidationError as exc:
-        raise ConfigError("; ".join(
-            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        lines = format_validation_error(exc, Path("command line"), stage.Config, (), None)
+        raise ConfigError("\n".join(lines)) from None
     pipeline = Pipeline(path=Path.cwd() / f"<{stage_name}>", name=stage_name,
                         workspace=workspace.resolve(), seed=0, stages=[(stage, config)],
                         base=Path.cwd())

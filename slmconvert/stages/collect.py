@@ -306,8 +306,9 @@ class Collector:
                         imp.batch_index = index
                     self._import_file(path, imp, stats[path], writer, quarantine)
                     task.advance()
+            usage = index.usage()
             for st in stats.values():
-                joined, unmatched = index.usage().get(st.file, (0, 0))
+                joined, unmatched = usage.get(st.file, (0, 0))
                 if st.format == formats.OpenAIBatchInput.name:
                     st.joined, st.skipped = joined, st.skipped + unmatched
                     if unmatched:
