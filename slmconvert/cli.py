@@ -49,6 +49,9 @@ app = typer.Typer(
 models_app = typer.Typer(cls=_Group, no_args_is_help=True,
                          help="Model catalog: list what is available, prepare checkpoints.")
 app.add_typer(models_app, name="models")
+curate_app = typer.Typer(cls=_Group, invoke_without_command=True,
+                         help="S2: filter calls, drop near-duplicates, scrub PII and secrets.")
+app.add_typer(curate_app, name="curate")
 
 
 def _version(value: bool) -> None:
@@ -113,6 +116,47 @@ def collect(
 
     cfg = {"inputs": inputs, "format": format, "max_record_mb": max_record_mb}
     run_stage_command("collect", cfg, out, force=force)
+
+
+@curate_app.callback()
+def curate(
+    ctx: typer.Context,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", "-w", help="Workspace with a collect/ stage.")] = None,
+    include_human_facing: Annotated[bool, typer.Option(
+        help="Keep calls whose output a person reads.")] = False,
+    operator: Annotated[str, typer.Option(
+        help="placeholder, surrogate, redact or mask.")] = "placeholder",
+    shard: Annotated[str | None, typer.Option(help="Only shard i of N, as i/N.")] = None,
+    workers: Annotated[int, typer.Option(help="spaCy processes.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S2: read WORKSPACE/collect, write WORKSPACE/curate (calls.parquet, dropped.jsonl,
+    pii_report.json)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if workspace is None:
+        raise typer.BadParameter("--workspace is required", param_hint="--workspace")
+    from slmconvert.pipeline.commands import run_stage_command
+
+    cfg = {"filters": {"include_human_facing": include_human_facing}, "shard": shard,
+           "pii": {"operator": operator, "workers": workers}}
+    run_stage_command("curate", cfg, workspace, force=force)
+
+
+@curate_app.command("eval-pii")
+def eval_pii(
+    labelled: Annotated[Path, typer.Argument(help="Span-labelled JSON (presidio-research).")],
+    pipeline: Annotated[Path | None, typer.Option(
+        help="Use the pii settings of this pipeline's curate stage.")] = None,
+    baseline: Annotated[bool, typer.Option(
+        help="Also score Presidio's defaults on the same texts.")] = True,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N samples.")] = None,
+) -> None:
+    """Leak rate, recall, precision and F2 per entity type on labelled text."""
+    from slmconvert.pipeline.commands import eval_pii as run_eval
+
+    run_eval(labelled, pipeline=pipeline, baseline=baseline, limit=limit)
 
 
 @models_app.command("list")

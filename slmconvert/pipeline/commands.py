@@ -36,7 +36,62 @@ def render_collect(outcome: Outcome) -> None:
                 f"(e.g. {s['ignored_files'][0]})")
 
 
-RENDERERS = {"collect": render_collect}
+def render_curate(outcome: Outcome) -> None:
+    c, s = outcome.counts, outcome.summary
+    ui.table("Calls", ["read", "kept", "dropped"], [[c["read"], c["kept"], c["dropped"]]])
+    reasons = [(k.removeprefix("dropped_"), v) for k, v in c.items()
+               if k.startswith("dropped_") and v]
+    if reasons:
+        ui.table("Dropped, by reason", ["reason", "calls"], reasons)
+    pii = s.get("pii", {})
+    ui.table("PII and secrets replaced (counts only)", ["entity type", "replaced"],
+             sorted(pii.get("scrubbed_by_type", {}).items(), key=lambda kv: -kv[1]))
+    ui.note(f"{pii.get('records_with_pii', 0)} kept calls had PII; spaCy model "
+            f"{s.get('spacy_model')}")
+
+
+RENDERERS = {"collect": render_collect, "curate": render_curate}
+
+
+def eval_pii(labelled: Path, *, pipeline: Path | None, baseline: bool, limit: int | None
+             ) -> None:
+    """`slmconvert curate eval-pii`: score our scrubber (and Presidio's defaults)."""
+    from slmconvert.pii import evaluate as ev
+    from slmconvert.pii.engine import PiiConfig, installed_spacy_model
+
+    cfg = PiiConfig()
+    if pipeline is not None:
+        p = load_pipeline(pipeline)
+        stages = {s.name: c for s, c in p.stages}
+        if "curate" not in stages:
+            raise ConfigError(f"{pipeline}: has no curate stage")
+        cfg = stages["curate"].pii  # type: ignore[attr-defined]
+    samples = ev.load(labelled)[:limit] if limit else ev.load(labelled)
+    reporter = ui.ConsoleReporter()
+    reporter.info("loading the PII analyzer (Presidio + spaCy)")
+    ours = ev.score(samples, ev.ours(cfg), reporter, total=len(samples)).as_dict()
+    base = None
+    if baseline:
+        base = ev.score(samples, ev.presidio_defaults(installed_spacy_model(cfg.spacy_model)),
+                        reporter, total=len(samples)).as_dict()
+    if ui.state.json:
+        ui.emit_json({"file": str(labelled), "slmconvert": ours, "presidio_defaults": base})
+        return
+    base_rows = {r["entity_type"]: r for r in (base or {}).get("by_type", [])}
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    rows = []
+    for r in ours["by_type"]:
+        b = base_rows.get(r["entity_type"], {})
+        rows.append([r["entity_type"], r["n"], pct(r["leak_rate"]), pct(b.get("leak_rate")),
+                     pct(r["precision"]), pct(b.get("precision")), pct(r["f2"]),
+                     pct(b.get("f2"))])
+    ui.table(f"PII scrubbing on {labelled.name} ({ours['samples']} texts): leaked = any "
+             "letter or digit of the entity left in the text",
+             ["entity type", "n", "leak", "leak (Presidio)", "precision",
+              "precision (Presidio)", "F2", "F2 (Presidio)"], rows)
 
 
 def run_stage_command(stage_name: str, cfg: Mapping[str, object], workspace: Path, *,

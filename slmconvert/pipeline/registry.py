@@ -10,6 +10,7 @@ from slmconvert.pipeline.stage import Stage
 # name -> "module:attribute" (lazy, so `slmconvert --help` stays instant).
 _BUILTIN: dict[str, str] = {
     "collect": "slmconvert.stages.collect:CollectStage",
+    "curate": "slmconvert.stages.curate:CurateStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)

@@ -1,0 +1,1 @@
+"""PII and secret detection and scrubbing (curate stage, `slmconvert curate eval-pii`)."""

@@ -1,0 +1,432 @@
+"""Our own recognizers, for the places where Presidio's defaults are weak.
+
+Each rule is a compiled pattern plus an optional validator (Luhn, mod-97, a real IP
+address, enough entropy) and optional context words that raise its score. A named
+group ``v`` marks the part of the match to report, so a rule can require context
+("date of birth: ...") without scrubbing the context itself. Rules are plain Python
+and testable without Presidio; :func:`presidio_recognizer` adapts them to Presidio's
+``EntityRecognizer`` interface so the analyzer merges them with its own results.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slmconvert.errors import ConfigError, did_you_mean
+
+CONTEXT_WINDOW = 48  # characters before a match searched for context words
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    entity: str
+    pattern: re.Pattern[str]
+    score: float
+    validate: Callable[[str], bool] | None = None
+    context: tuple[str, ...] = ()
+    context_score: float = 0.0
+    description: str = ""
+
+    def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+        has_v = "v" in self.pattern.groupindex
+        for m in self.pattern.finditer(text):
+            start, end = m.span("v") if has_v and m.group("v") is not None else m.span()
+            value = text[start:end]
+            if not value.strip() or (self.validate and not self.validate(value)):
+                continue
+            score = self.score
+            if self.context and _context_near(text, start, self.context):
+                score = max(score, self.context_score)
+            yield start, end, score
+
+
+def _context_near(text: str, start: int, words: Sequence[str]) -> bool:
+    before = text[max(0, start - CONTEXT_WINDOW):start].lower()
+    return any(w in before for w in words)
+
+
+# ------------------------------------------------------------------ validators ----
+
+def luhn_ok(value: str) -> bool:
+    digits = [int(c) for c in value if c.isdigit()]
+    if not 12 <= len(digits) <= 19 or len(set(digits)) == 1:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2:
+            d *= 2
+            d -= 9 if d > 9 else 0
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(value: str) -> bool:
+    s = re.sub(r"\s", "", value).upper()
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def ip_ok(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def ssn_ok(value: str) -> bool:
+    area, group, serial = re.split(r"[- ]", value)
+    return area not in ("000", "666") and not area.startswith("9") and group != "00" \
+        and serial != "0000"
+
+
+_DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|"
+                        r"\d{1,2}:\d{2}(?::\d{2})?)$")
+
+
+def phone_ok(value: str) -> bool:
+    digits = sum(c.isdigit() for c in value)
+    if not 7 <= digits <= 15 or _DATE_LIKE.match(value.strip()):
+        return False
+    return not ip_ok(value.strip())
+
+
+def shannon(value: str) -> float:
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def secret_ok(value: str) -> bool:
+    """High entropy, mixed character classes, and not an ordinary identifier shape."""
+    if re.fullmatch(r"[0-9a-fA-F-]+", value):  # hashes, UUIDs, hex ids: not secrets
+        return False
+    if not (re.search(r"\d", value) and re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
+        return False
+    if re.fullmatch(r"[A-Za-z]+(?:[_-][A-Za-z0-9]+)*", value) and value.count("_") + \
+            value.count("-") >= 2:  # snake_case / kebab-case names
+        return False
+    return shannon(value) >= 4.0
+
+
+# -------------------------------------------------------------------- patterns ----
+
+_MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
+          r"Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)")
+_DATE = (rf"(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}|"
+         rf"{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|"
+         rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\.?,?\s+\d{{4}})")
+
+_STREET_TYPES = (
+    r"(?:Street|St|Avenue|Ave|Av|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
+    r"Square|Sq|Terrace|Ter|Parkway|Pkwy|Highway|Hwy|Way|Circle|Cir|Trail|Trl|Crescent|Cres|"
+    r"Close|Grove|Gardens|Row|Hill|Walk|Mews|Alley|Path|Pike|Plaza|Loop|Run|Crossing|Point|"
+    r"Park|Green|Vale|View|Rise|Wharf|Quay|Parade|Esplanade|Embankment|Causeway|Broadway|"
+    r"Turnpike|Expressway|Freeway|Ridge|Heights|Meadow|Meadows|Estates|Junction|Landing|"
+    r"Bypass|Route|Rte|Hollow|Brook|Creek|Station|Manor|Village|Commons|Center|Centre)"
+)
+# Street words that are written as a suffix of the name in many European languages
+# (Koskikatu, Wingertweg, Rooseveltlaan, Friedhofstrasse, Sludevej ...).
+_STREET_SUFFIX = (
+    r"(?:katu|kuja|tie|polku|kaari|gatan|gata|vägen|vagen|väg|gränd|gade|vej|vei|veien|gaten|"
+    r"weg|straße|strasse|str\.|gasse|allee|platz|ring|damm|ufer|laan|straat|plein|kade|dijk|"
+    r"gracht|steeg|singel|utca|út|tér|iela|gatve|tänav|ulica|ulice|cesta|sokak|sokağı|caddesi|"
+    r"odos|vegur|gate|gt\.|stræde|torv|plads|vegen|terrasse|bulevardi|väylä|rinne|mäki|ranta|"
+    r"u\.|utca|rkp\.|krt\.)"
+)
+_STREET_PREFIX = (
+    r"(?:Rua|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
+    r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
+    r"Travessa|Praça|Estrada|Alameda|ul\.|ulica|al\.|aleja|os\.|pl\.|Str\.|"
+    r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
+)
+_WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*"
+_UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
+_NUM = r"\d{1,6}[A-Za-z]?"
+# One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
+_TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*{_CAP}(?:\s+{_CAP}){{0,3}}?)?"
+         r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
+
+
+def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+RULES: dict[str, Rule] = {r.name: r for r in [
+    # --- contact details
+    Rule("email", "EMAIL_ADDRESS",
+         _c(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])"), 0.95,
+         description="Email addresses (no public-suffix lookup, so it works offline)."),
+    Rule("phone_nanp", "PHONE_NUMBER",
+         _c(r"(?<![\w+])(?:(?:\+?1|001)[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w|-\d)"), 0.75,
+         description="US/Canada numbers in every common layout (Presidio labels some UK_NHS)."),
+    Rule("phone_intl", "PHONE_NUMBER",
+         _c(r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,6}"
+            r"(?:[\s.-]\(?\d{1,6}\)?){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w/]|-\d|\.\d)"),
+         0.42,
+         validate=phone_ok,
+         context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach", "number",
+                  "office", "whatsapp", "text me", "sms", "dial"), context_score=0.8,
+         description="Grouped digits of phone length (7-15 digits) in any national layout."),
+    Rule("phone_plain", "PHONE_NUMBER", _c(r"(?<![\w+.-])\+?\d{10,13}(?![\w.-])"), 0.3,
+         context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach",
+                  "whatsapp", "sms"), context_score=0.75,
+         description="Ungrouped 10-13 digit numbers next to phone words."),
+    # --- government and financial identifiers
+    Rule("us_ssn", "US_SSN",
+         _c(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), 0.7, validate=ssn_ok,
+         context=("ssn", "social security", "social sec"), context_score=0.95,
+         description="US social security numbers (Presidio scores many below its threshold)."),
+    Rule("us_ssn_spaced", "US_SSN",
+         _c(r"(?<![\w-])\d{3} \d{2} \d{4}(?![\w-])"), 0.2, validate=ssn_ok,
+         context=("ssn", "social security"), context_score=0.9,
+         description="Space-separated SSNs next to SSN words."),
+    Rule("credit_card", "CREDIT_CARD",
+         _c(r"(?<![\w-])\d(?:[ -]?\d){11,18}(?![\w-])"), 0.8, validate=luhn_ok,
+         description="12-19 digit card numbers that pass the Luhn check."),
+    Rule("iban", "IBAN_CODE",
+         _c(r"(?<![\w])[A-Za-z]{2}\d{2}(?:\s?[A-Za-z0-9]{4}){2,7}(?:\s?[A-Za-z0-9]{1,4})?(?!\w)"),
+         0.9, validate=iban_ok, description="IBANs with a valid mod-97 checksum."),
+    # --- network
+    Rule("ipv4", "IP_ADDRESS",
+         _c(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?(?![\w]|\.\d)"), 0.75,
+         validate=lambda v: ip_ok(v.split("/")[0]),
+         description="IPv4 addresses (optionally with a CIDR suffix)."),
+    Rule("ipv6", "IP_ADDRESS",
+         _c(r"(?<![\w:.])(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f:]{6,39}(?:%\w+)?(?![\w:])"),
+         0.8, validate=lambda v: ip_ok(v.split("%")[0]), description="IPv6 addresses."),
+    # --- secrets
+    Rule("openai_key", "API_KEY",
+         _c(r"(?<![\w-])sk-(?:[A-Za-z]{2,8}-)*[A-Za-z0-9_-]{20,}"), 0.95,
+         description="OpenAI-style and Anthropic (sk-ant-) keys."),
+    Rule("aws_access_key", "API_KEY",
+         _c(r"(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}(?![A-Z0-9])"),
+         0.95, description="AWS access key ids."),
+    Rule("aws_secret_key", "API_KEY",
+         _c(r"(?i:aws)[\w\s\"']{0,30}?(?i:secret)[\w\s\"']{0,20}?[:=]\s*[\"']?"
+            r"(?P<v>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])"), 0.9,
+         description="AWS secret access keys after an aws...secret label."),
+    Rule("github_token", "API_KEY",
+         _c(r"(?<!\w)(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"), 0.95,
+         description="GitHub tokens."),
+    Rule("google_key", "API_KEY", _c(r"(?<!\w)AIza[0-9A-Za-z_-]{35}"), 0.95,
+         description="Google API keys."),
+    Rule("slack_token", "API_KEY", _c(r"(?<!\w)xox[abposr]-[A-Za-z0-9-]{10,}"), 0.95,
+         description="Slack tokens."),
+    Rule("stripe_key", "API_KEY", _c(r"(?<!\w)[rsp]k_(?:live|test)_[A-Za-z0-9]{16,}"), 0.95,
+         description="Stripe keys."),
+    Rule("jwt", "API_KEY",
+         _c(r"(?<![\w-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), 0.95,
+         description="JSON Web Tokens."),
+    Rule("bearer", "API_KEY",
+         _c(r"(?i:\bbearer|\btoken)\s+(?P<v>[A-Za-z0-9._~+/-]{16,}=*)"), 0.85,
+         validate=lambda v: bool(re.search(r"\d", v)) and shannon(v) >= 3.5,
+         description="Bearer tokens in headers or text."),
+    Rule("assigned_secret", "SECRET",
+         _c(r"(?i:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|"
+            r"refresh[_-]?token|password|passwd|pwd|passcode|client[_-]?secret|private[_-]?key)"
+            r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?(?P<v>[^\s\"',;<>]{6,})"), 0.8,
+         validate=lambda v: not v.startswith("<"),
+         description="Values assigned to password/secret/token/api_key names."),
+    Rule("high_entropy", "SECRET",
+         _c(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])"), 0.6, validate=secret_ok,
+         description="Generic high-entropy strings (>= 4 bits/char, mixed case and digits)."),
+    # --- dates of birth
+    Rule("date_of_birth", "DATE_OF_BIRTH",
+         _c(rf"(?i:\bborn(?:\s+on)?|\bd\.?o\.?b\.?|date\s+of\s+birth|birth\s*date|birthday|"
+            rf"\bbday)\b\W{{0,12}}(?:(?i:is|was|on)\s+)?(?P<v>{_DATE})"), 0.9,
+         description="Dates next to 'born', 'DOB', 'date of birth', 'birthday'."),
+    # --- street addresses (Presidio has no recognizer for them)
+    Rule("street_number_first", "STREET_ADDRESS",
+         _c(rf"(?<![\w-]){_NUM}(?:\s+{_NUM})?\s+(?:{_WORD}\s+){{0,4}}?{_STREET_TYPES}\b\.?"
+            rf"{_TAIL}", re.IGNORECASE), 0.7,
+         description="'221B Baker Street, London NW1 6XE', '90 Whitchurch Rd, Apt 4'."),
+    Rule("street_suffix", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?:{_NUM}\s+)?(?:{_CAP}\s+){{0,2}}[\w'’-]*(?i:{_STREET_SUFFIX})"
+            rf"(?:\s+{_NUM}\.?)?(?!\w){_TAIL}"), 0.6,
+         description="European street names written with a suffix: 'Koskikatu 25'."),
+    Rule("street_prefix", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{_STREET_PREFIX}\s+(?:(?:de|da|do|del|della|di|des|du|"
+            rf"la|le|von|van)\s+|{_WORD}\s+){{0,4}}?(?:{_WORD}\.?)(?:\s+{_NUM}\.?)?(?!\w)"
+            rf"{_TAIL}"), 0.6,
+         description="Addresses led by a street word: 'Rua Diadema 1903', '36 rue de pologne'."),
+    Rule("street_number_name_number", "STREET_ADDRESS",
+         _c(rf"(?<![\w.,-])\d{{1,6}}\s+(?:{_CAP}\s+){{1,3}}\d{{1,5}}[A-Za-z]?\.?(?![\w-])"), 0.45,
+         description="'3657 Laukaantie 80': a building number, a capitalised name, a number."),
+    Rule("street_unit", "STREET_ADDRESS",
+         _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
+            re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
+    Rule("po_box", "STREET_ADDRESS",
+         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USS|USCGC)\s+[\w ]{1,20}?,?\s*"
+            r"(?:Box\s+\d{1,6}\s*)?(?:,?\s*)?(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}(?!\w)"
+            r"|(?<!\w)P\.?\s?O\.?\s+Box\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
+         description="PO boxes and military (APO/FPO/DPO) addresses."),
+    Rule("address_context", "STREET_ADDRESS",
+         _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
+            r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to)\s*[:\-]?"
+            r"\s*(?P<v>\d[^\n;]{3,80}?)(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
+         description="Text after 'address:', 'lives at', 'ship to' that starts with a number."),
+    Rule("street_corner", "STREET_ADDRESS",
+         _c(r"(?i:\bcorner\s+of)\s+(?P<v>[^\n.,;?!]{3,60}?\s+and\s+[^\n.,;?!]{2,40}?)"
+            r"(?=\s*(?:\n|[.,;?!]|$| in | on | at | for ))"), 0.6,
+         description="Intersections: 'the corner of Oak Street and 5th Avenue'."),
+    Rule("postal_after_place", "STREET_ADDRESS",
+         _c(r"(?<=[A-Za-zÀ-ÿ])(?:,\s*|\s+|\n\s*)(?P<v>\d{4,6}(?:-\d{4})?)(?![\w-])"
+            r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
+         context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
+                  "postcode"), context_score=0.5,
+         description="A postal code closing an address block ('Finland 11507')."),
+    # --- people (spaCy NER does most of the work)
+    Rule("person_title", "PERSON",
+         _c(r"(?<!\w)(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|mme|mlle|herr|frau|sr|sra)\.?\s+"
+            r"(?P<v>[A-Za-zÀ-ÖØ-öø-ÿĀ-ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.7,
+         description="Names after a title: 'Ms. Wijtze', 'Dr Anna Berg'."),
+    Rule("email_display_name", "PERSON",
+         _c(r"(?P<v>(?<![\w'’-])[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*"
+            r"<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>"), 0.8,
+         description="The display name in 'Anna Berg <anna@example.com>' (mail headers)."),
+    Rule("person_signature", "PERSON",
+         _c(r"(?:^|\n)[ \t]*(?:--|—|–|~)[ \t]*\n?[ \t]*"
+            r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]+){0,2})[ \t]*(?=\n|$)"),
+         0.75, description="A name signing off a message after '-- '."),
+    Rule("person_here", "PERSON",
+         _c(r"(?<![\w'’-])(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)[ \t]+here\b"),
+         0.6, description="Self-introductions: 'Tyler Park here'."),
+    Rule("person_initial", "PERSON",
+         _c(r"(?<![\w.])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+\s+[A-Z]\.?\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
+            r"|(?<![\w.])[a-zß-öø-ÿā-ž]{2,}\s+[a-z]\.?\s+[a-zß-öø-ÿā-ž]{2,}(?=\s+(?:as|in|version|"
+            r"lives|is|was|from)\b)"), 0.6,
+         description="First name, middle initial, last name: 'Elita B. Desaulniers'."),
+    Rule("person_intro_lower", "PERSON",
+         _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\b(?:maiden|last|first|family)\s+name\s+is)"
+            r"\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+)?)(?=\s*(?:[.,;!?\n]|$))"), 0.6,
+         description="A name, in any case, ending a 'my name is' / 'call me' phrase."),
+    Rule("person_intro", "PERSON",
+         _c(r"(?i:\bmy\s+name\s+is|\bname(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:)?|\bi\s+am|\bi'm|\bthis\s+is|\bdear|\bsincerely,?"
+            r"|\bregards,?|\bthanks,|\bcheers,|\bsigned,?|\bcontact\s+person\s*:|\bpassenger\s*:"
+            r"|\bguest\s*:|\bcustomer\s*:|\bholder\s*:)\s+"
+            r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.55,
+         description="Capitalised names after 'my name is', 'Dear', 'Regards,', 'Passenger:'."),
+]}
+
+
+# spaCy entity labels that mean "not a person" strongly enough to leave a proper noun.
+_NOT_PERSON_LABELS = {"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
+                      "LANGUAGE", "DATE", "TIME", "MONEY", "QUANTITY", "PERCENT", "CARDINAL",
+                      "ORDINAL"}
+_ORG_WORDS = {
+    "inc", "corp", "corporation", "company", "co", "ltd", "llc", "plc", "gmbh", "ag", "sa",
+    "group", "bank", "university", "college", "school", "institute", "airlines", "airline",
+    "airways", "hotel", "hotels", "resort", "hospital", "clinic", "foundation", "association",
+    "agency", "department", "ministry", "council", "partners", "solutions", "systems",
+    "technologies", "labs", "services", "international", "holdings", "capital", "media",
+    "street", "road", "avenue", "api", "sdk", "cloud", "ai", "app", "platform", "team",
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+}
+PROPER_NOUN_SCORE = 0.5
+
+
+def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
+    """Runs of title-case proper nouns that spaCy did not call a place, product, date...
+
+    The small English model often labels unfamiliar (non-English) names as ORG or
+    nothing at all while still tagging them PROPN; this catches those names. It costs
+    precision on other proper nouns, which is the right trade for training data.
+    """
+    blocked: set[int] = set()
+    for ent in doc.ents:
+        if ent.label_ in _NOT_PERSON_LABELS:
+            blocked.update(range(ent.start, ent.end))
+    run: list[Any] = []
+
+    def flush() -> Iterator[tuple[int, int, float]]:
+        names = [t for t in run if len(t.text.rstrip(".")) > 1]
+        if len(run) == 1 and (run[0].is_sent_start or run[0].i == 0
+                              or "\n" in run[0].nbor(-1).text_with_ws
+                              or run[0].nbor(-1).text in ("#", "##", "###", "-", "*", ":")):
+            return  # one capitalised word opening a sentence or a line: a heading, not a name
+        if names and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
+            yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
+
+    for tok in doc:
+        word = tok.text.rstrip(".")
+        name_like = bool(word) and word.isalpha() and (
+            word.istitle() or (len(word) == 1 and word.isupper()))
+        if tok.pos_ == "PROPN" and name_like and tok.i not in blocked and len(run) < 4:
+            run.append(tok)
+            continue
+        if run:
+            yield from flush()
+        run = []
+    if run:
+        yield from flush()
+
+
+def select(names: Sequence[str] | None, extra: Sequence[Rule] = ()) -> list[Rule]:
+    """The named rules (all by default), plus configured ones; unknown names are errors."""
+    if names is None:
+        chosen = list(RULES.values())
+    else:
+        chosen = []
+        for n in names:
+            if n not in RULES:
+                raise ConfigError(f"unknown recognizer '{n}'{did_you_mean(n, list(RULES))}; "
+                                  f"known: {', '.join(RULES)}")
+            chosen.append(RULES[n])
+    return chosen + list(extra)
+
+
+def pattern_rule(name: str, entity: str, regex: str, score: float) -> Rule:
+    try:
+        compiled = re.compile(regex)
+    except re.error as exc:
+        raise ConfigError(f"pattern '{name}': invalid regular expression: {exc}") from None
+    return Rule(name, entity, compiled, score, description="configured pattern")
+
+
+def presidio_recognizer(rules: Sequence[Rule], people: bool = True) -> Any:
+    """One Presidio ``EntityRecognizer`` that runs every rule (and, with ``people``,
+    :func:`proper_noun_people` on spaCy's tokens)."""
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+    class SlmconvertRules(EntityRecognizer):
+        def load(self) -> None:
+            pass
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None
+                    ) -> list[Any]:
+            wanted = set(entities or ())
+            out = []
+            if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None \
+                    and (not wanted or "PERSON" in wanted) and people:
+                for start, end, score in proper_noun_people(nlp_artifacts.tokens):
+                    out.append(RecognizerResult("PERSON", start, end, score, recognition_metadata={
+                        RecognizerResult.RECOGNIZER_NAME_KEY: "slmconvert:person_proper_noun",
+                        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
+            for rule in rules:
+                if wanted and rule.entity not in wanted:
+                    continue
+                for start, end, score in rule.find(text):
+                    out.append(RecognizerResult(rule.entity, start, end, score,
+                                                recognition_metadata={
+                                                    RecognizerResult.RECOGNIZER_NAME_KEY:
+                                                        f"slmconvert:{rule.name}",
+                                                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY:
+                                                        self.id}))
+            return out
+
+    entities = sorted({r.entity for r in rules} | ({"PERSON"} if people else set()))
+    return SlmconvertRules(supported_entities=entities, name="SlmconvertRules")

@@ -1,0 +1,292 @@
+"""S2 curate: filter, drop near-duplicates and scrub PII and secrets before any training.
+
+Reads ``collect/calls.parquet`` in batches and writes ``curate/calls.parquet`` (scrubbed
+records), ``curate/dropped.jsonl`` (id, source and reason of every record left out,
+never content) and ``curate/pii_report.json`` (counts per entity type, never values).
+Counts reconcile: read = kept + every drop reason. A record that cannot be scrubbed is
+dropped and counted, never passed through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from slmconvert.core.fsio import atomic_path, write_json_atomic
+from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
+from slmconvert.core.records import CallRecord, from_row
+from slmconvert.errors import InputError
+from slmconvert.pii.engine import PiiConfig, Scrubber, ScrubError, check_config
+from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
+
+CALLS = "calls.parquet"
+DROPPED = "dropped.jsonl"
+PII_REPORT = "pii_report.json"
+DROP_REASONS = ("failed", "truncated", "empty_response", "human_facing", "too_long",
+                "near_duplicate", "unscrubbable")
+
+
+class NearDuplicates(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Drop calls whose request is nearly the same as "
+                                            "an earlier kept call's.")
+    threshold: float = Field(0.9, gt=0, le=1, description=(
+        "Estimated Jaccard similarity of word 3-gram sets at or above which two requests "
+        "count as near-duplicates."))
+    num_perm: int = Field(64, ge=16, le=256, description="MinHash permutations.")
+    bands: int = Field(8, ge=1, description="LSH bands (num_perm must divide evenly).")
+
+
+class Filters(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    drop_failed: bool = Field(True, description="Drop calls whose status is error.")
+    drop_truncated: bool = Field(True, description="Drop calls cut off by a length limit.")
+    drop_empty_responses: bool = Field(True, description=(
+        "Drop calls whose response has neither text nor tool calls."))
+    include_human_facing: bool = Field(False, description=(
+        "Keep human-facing calls (the paper converts the calls no person reads)."))
+    max_prompt_tokens: int | None = Field(8192, gt=0, description=(
+        "Drop calls with a longer prompt (logged prompt tokens; estimated at 4 characters "
+        "per token when the log has none). null: no limit."))
+    near_duplicates: NearDuplicates = Field(default_factory=NearDuplicates,
+                                            description="Near-duplicate removal (MinHash LSH).")
+
+
+class CurateConfig(StageConfig):
+    filters: Filters = Field(default_factory=Filters, description="Which calls to keep.")
+    pii: PiiConfig = Field(default_factory=PiiConfig, description=(
+        "PII and secret detection and replacement (see docs/curate.md)."))
+    shard: str | None = Field(None, description=(
+        "'i/N': curate only the calls whose position modulo N is i (run N shards, e.g. on "
+        "N machines, each in its own workspace)."))
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        if value is not None:
+            m = re.fullmatch(r"(\d+)/(\d+)", value)
+            if not m or not int(m[1]) < int(m[2]):
+                raise ValueError("shard must look like i/N with 0 <= i < N, e.g. 0/4")
+        return value
+
+
+# ----------------------------------------------------------------- near-dups ----
+
+_P = (1 << 61) - 1
+
+
+class MinHashLSH:
+    """Streaming near-duplicate index: MinHash signatures bucketed by LSH bands, each
+    candidate verified against the kept signature. Memory grows with kept calls only
+    (num_perm x 4 bytes each), never with the text."""
+
+    def __init__(self, cfg: NearDuplicates, seed: int) -> None:
+        if cfg.num_perm % cfg.bands:
+            raise InputError(f"near_duplicates.num_perm ({cfg.num_perm}) must be a multiple "
+                             f"of near_duplicates.bands ({cfg.bands})")
+        rng = np.random.default_rng(seed)
+        # (a * x + b) mod p with 64-bit wrap-around, as datasketch does: a and b span the
+        # whole field so that the products wrap and the minimum is a random shingle.
+        self.a = rng.integers(1, _P, cfg.num_perm, dtype=np.uint64)
+        self.b = rng.integers(0, _P, cfg.num_perm, dtype=np.uint64)
+        self.cfg = cfg
+        self.rows = cfg.num_perm // cfg.bands
+        self.buckets: dict[tuple[int, bytes], list[str]] = {}
+        self.sigs: dict[str, tuple[np.ndarray, str | None]] = {}
+
+    def signature(self, text: str) -> np.ndarray:
+        words = text.split()
+        grams = {" ".join(words[i:i + 3]) for i in range(max(1, len(words) - 2))}
+        x = np.fromiter((int.from_bytes(hashlib.blake2b(g.encode(), digest_size=4).digest(),
+                                        "little") for g in grams), dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            h = (np.outer(x, self.a) + self.b) % np.uint64(_P)
+        return (h.min(axis=0) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+
+    def check_and_add(self, rid: str, text: str, conversation: str | None = None
+                      ) -> str | None:
+        """The id of a kept near-duplicate of ``text``, else None (and remember it).
+
+        Calls of one conversation are never each other's duplicates: each resends the
+        history before it, so their requests overlap by construction, yet each is a
+        different step of the agent."""
+        sig = self.signature(text)
+        keys = [(i, sig[i * self.rows:(i + 1) * self.rows].tobytes())
+                for i in range(self.cfg.bands)]
+        seen: set[str] = set()
+        for k in keys:
+            for other in self.buckets.get(k, ()):
+                if other in seen:
+                    continue
+                seen.add(other)
+                other_sig, other_conv = self.sigs[other]
+                if conversation is not None and other_conv == conversation:
+                    continue
+                if float(np.mean(other_sig == sig)) >= self.cfg.threshold:
+                    return other
+        for k in keys:
+            bucket = self.buckets.setdefault(k, [])
+            if len(bucket) < 8:  # a few representatives per bucket bound the work
+                bucket.append(rid)
+        self.sigs[rid] = (sig, conversation)
+        return None
+
+
+def request_text(rec: CallRecord) -> str:
+    """The request without its system prompt, lower-cased, digits folded, for near-dups.
+
+    The system prompt is left out: every call of one task shares it, so it would make
+    all of them look alike."""
+    parts = []
+    for m in rec.messages:
+        if m.role in ("system", "developer"):
+            continue
+        parts.append(f"{m.role}: {m.content or ''}")
+        parts += [f"call {tc.name} {json.dumps(tc.arguments, sort_keys=True)}"
+                  for tc in m.tool_calls]
+    text = " ".join(parts).lower()
+    return " ".join(re.sub(r"\d", "0", text).split())
+
+
+# ---------------------------------------------------------------------- stage ----
+
+def _prompt_tokens(rec: CallRecord) -> tuple[int, bool]:
+    if rec.usage.prompt_tokens is not None:
+        return rec.usage.prompt_tokens, False
+    chars = sum(len(m.content or "") + sum(len(json.dumps(tc.arguments)) for tc in m.tool_calls)
+                for m in rec.messages) + len(json.dumps(rec.tools))
+    return chars // 4, True
+
+
+def filter_reason(rec: CallRecord, f: Filters) -> str | None:
+    """Why a call is left out before scrubbing, or None to keep it."""
+    if rec.status == "error" and f.drop_failed:
+        return "failed"
+    if rec.status == "truncated" and f.drop_truncated:
+        return "truncated"
+    resp = rec.response
+    if f.drop_empty_responses and (resp is None or (not (resp.content or "").strip()
+                                                    and not resp.tool_calls)):
+        return "empty_response"
+    if rec.human_facing and not f.include_human_facing:
+        return "human_facing"
+    if f.max_prompt_tokens is not None and _prompt_tokens(rec)[0] > f.max_prompt_tokens:
+        return "too_long"
+    return None
+
+
+class CurateStage(Stage):
+    name = "curate"
+    version = "1"
+    Config = CurateConfig
+    upstream = ("collect",)
+    description = "S2: filter, drop near-duplicates, scrub PII and secrets."
+
+    def run(self, ctx: StageContext, cfg: CurateConfig) -> StageResult:
+        check_config(cfg.pii)
+        src = ctx.upstream_dir("collect") / "calls.parquet"
+        if not src.exists():
+            raise InputError(f"{src}: missing; run collect first")
+        return Curator(ctx, cfg).run(src)
+
+
+class Curator:
+    def __init__(self, ctx: StageContext, cfg: CurateConfig) -> None:
+        self.ctx, self.cfg = ctx, cfg
+        self.counts: Counter[str] = Counter()
+        self.unscrubbable: Counter[str] = Counter()
+        self.estimated_tokens = 0
+
+    def _rows(self, src: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+        i, n = (int(x) for x in self.cfg.shard.split("/")) if self.cfg.shard else (0, 1)
+        for pos, row in enumerate(iter_rows(src)):
+            if pos % n == i:
+                yield pos, row
+
+    def run(self, src: Path) -> StageResult:
+        cfg, ctx = self.cfg, self.ctx
+        total = count_rows(src)
+        ctx.reporter.info("curate: loading the PII analyzer (Presidio + spaCy)")
+        scrubber = Scrubber(cfg.pii, seed=ctx.seed)
+        near = MinHashLSH(cfg.filters.near_duplicates, ctx.seed) \
+            if cfg.filters.near_duplicates.enabled else None
+        out_dir = ctx.stage_dir
+        with RecordWriter(out_dir / CALLS) as writer, \
+                atomic_path(out_dir / DROPPED) as dropped_tmp, \
+                open(dropped_tmp, "w", encoding="utf-8") as dropped, \
+                ctx.reporter.task("curate: filtering and scrubbing", total=total) as task:
+            def drop(rec: CallRecord, reason: str, **more: Any) -> None:
+                self.counts[f"dropped_{reason}"] += 1
+                dropped.write(json.dumps({"id": rec.id, "source": rec.source, "reason": reason,
+                                          **more}) + "\n")
+
+            batch: list[CallRecord] = []
+
+            def flush() -> None:
+                for rec, result in zip(batch, scrubber.scrub_batch(batch), strict=True):
+                    if isinstance(result, ScrubError):
+                        self.unscrubbable[str(result)] += 1
+                        drop(rec, "unscrubbable", detail=str(result))
+                    else:
+                        writer.write(result)
+                        self.counts["kept"] += 1
+                task.advance(len(batch))
+                batch.clear()
+
+            for _pos, row in self._rows(src):
+                self.counts["read"] += 1
+                rec = from_row(row)
+                reason = filter_reason(rec, cfg.filters)
+                if reason is None and near is not None:
+                    twin = near.check_and_add(rec.id, request_text(rec), rec.conversation_id)
+                    if twin is not None:
+                        drop(rec, "near_duplicate", duplicate_of=twin)
+                        task.advance()
+                        continue
+                if reason is not None:
+                    drop(rec, reason)
+                    task.advance()
+                    continue
+                self.estimated_tokens += _prompt_tokens(rec)[1]
+                batch.append(rec)
+                if len(batch) >= cfg.pii.batch_size:
+                    flush()
+            if batch:
+                flush()
+        return self._result(scrubber)
+
+    def _result(self, scrubber: Scrubber) -> StageResult:
+        c = self.counts
+        dropped = {r: c.get(f"dropped_{r}", 0) for r in DROP_REASONS}
+        counts = {"read": c["read"], "kept": c["kept"], "dropped": sum(dropped.values()),
+                  **{f"dropped_{r}": n for r, n in dropped.items()}}
+        if counts["read"] != counts["kept"] + counts["dropped"]:
+            raise AssertionError(f"curate counts do not reconcile: {counts}")
+        d = scrubber.detector
+        report = {
+            "spacy_model": d.spacy_model,
+            "recognizers": [r.name for r in d.rules] + ["person_proper_noun"],
+            "presidio_defaults": self.cfg.pii.presidio_defaults,
+            "entities_scrubbed": self.cfg.pii.scrubbed_entities(),
+            "entities_reported_only": sorted(scrubber.report_only),
+            "operator": self.cfg.pii.operator,
+            **scrubber.stats.as_dict(),
+            "dropped_unscrubbable": dropped["unscrubbable"],
+            "unscrubbable_reasons": dict(self.unscrubbable),
+        }
+        write_json_atomic(self.ctx.stage_dir / PII_REPORT, report)
+        summary = {"pii": {k: report[k] for k in ("scrubbed_by_type", "scrubbed_by_place",
+                                                  "records_with_pii")},
+                   "prompt_tokens_estimated": self.estimated_tokens,
+                   "spacy_model": d.spacy_model, "shard": self.cfg.shard}
+        return StageResult(counts=counts, summary=summary)
