@@ -354,10 +354,12 @@ def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
 
     def flush() -> Iterator[tuple[int, int, float]]:
         names = [t for t in run if len(t.text.rstrip(".")) > 1]
-        if len(run) == 1 and (run[0].is_sent_start or run[0].i == 0
-                              or "\n" in run[0].nbor(-1).text_with_ws
-                              or run[0].nbor(-1).text in ("#", "##", "###", "-", "*", ":")):
-            return  # one capitalised word opening a sentence or a line: a heading, not a name
+        t = run[0]
+        after = t.nbor(1).text if t.i + 1 < len(t.doc) else "\n"
+        line_start = t.i == 0 or "\n" in t.nbor(-1).text_with_ws
+        if len(run) == 1 and ((t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
+                              or (line_start and (after.startswith("\n") or after == ":"))):
+            return  # one capitalised word heading a line or a list item: a title, not a name
         if names and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
