@@ -10,12 +10,15 @@ and testable without Presidio; :func:`presidio_recognizer` adapts them to Presid
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from slmconvert.errors import ConfigError, did_you_mean
@@ -143,16 +146,23 @@ _STREET_SUFFIX = (
     r"weg|straße|strasse|str\.|gasse|allee|platz|ring|damm|ufer|laan|straat|plein|kade|dijk|"
     r"gracht|steeg|singel|utca|út|tér|iela|gatve|tänav|ulica|ulice|cesta|sokak|sokağı|caddesi|"
     r"odos|vegur|gate|gt\.|stræde|torv|plads|vegen|terrasse|bulevardi|väylä|rinne|mäki|ranta|"
-    r"u\.|utca|rkp\.|krt\.)"
+    r"u\.|utca|útja|rkp\.|krt\.)"
 )
+# Street words written as a separate word after the name ("Király u. 15", "hegyalja út 98",
+# "Luite tee 87"), where the name itself may be lower-case.
+_STREET_AFTER = r"(?:u\.|utca|út|útja|tér|tee|põik|iela|gatve|tänav|sokak|caddesi|odos|str\.?)"
 _STREET_PREFIX = (
-    r"(?:Rua|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
+    r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
     r"Travessa|Praça|Estrada|Alameda|ul\.|ulica|al\.|aleja|os\.|pl\.|Str\.|"
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
+# The street words of _STREET_PREFIX that are not also English words ("via", "place").
+_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|quai|viale|vicolo|"
+                   r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
+                   r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
-_CAP = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*"
+_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
@@ -181,6 +191,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach", "number",
                   "office", "whatsapp", "text me", "sms", "dial"), context_score=0.8,
          description="Grouped digits of phone length (7-15 digits) in any national layout."),
+    Rule("phone_labelled", "PHONE_NUMBER",
+         _c(r"(?<![\w+.-])\+?\(?\d[\d\s().-]{5,18}\d(?=[ \t]*[-–(/]?[ \t]*(?i:fax|office|mobile|"
+            r"cell|home|work|tel|phone|landline)\b)"), 0.7, validate=phone_ok,
+         description="Digits of phone length followed by a label: '3660170548-Fax'."),
     Rule("phone_plain", "PHONE_NUMBER", _c(r"(?<![\w+.-])\+?\d{10,13}(?![\w.-])"), 0.3,
          context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach",
                   "whatsapp", "sms"), context_score=0.75,
@@ -255,14 +269,26 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"{_TAIL}", re.IGNORECASE), 0.7,
          description="'221B Baker Street, London NW1 6XE', '90 Whitchurch Rd, Apt 4'."),
     Rule("street_suffix", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM}\s+)?(?:{_CAP}\s+){{0,2}}[\w'’-]*(?i:{_STREET_SUFFIX})"
+         _c(rf"(?<![\w-])(?:{_NUM}\s+)?(?:{_CAP}\s+){{0,2}}(?:[\w'’-]*(?i:{_STREET_SUFFIX})|"
+            rf"{_WORD}\s+(?i:{_STREET_AFTER})(?=\s+\d))"
             rf"(?:\s+{_NUM}\.?)?(?!\w){_TAIL}"), 0.6,
          description="European street names written with a suffix: 'Koskikatu 25'."),
     Rule("street_prefix", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{_STREET_PREFIX}\s+(?:(?:de|da|do|del|della|di|des|du|"
-            rf"la|le|von|van)\s+|{_WORD}\s+){{0,4}}?(?:{_WORD}\.?)(?:\s+{_NUM}\.?)?(?!\w)"
-            rf"{_TAIL}"), 0.6,
-         description="Addresses led by a street word: 'Rua Diadema 1903', '36 rue de pologne'."),
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{_STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
+            rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
+         description="Addresses led by a street word: 'Rua Diadema 1903', 'Rua Vinte e Cinco "
+                     "de Setembro 1257'."),
+    Rule("street_prefix_lower", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{_STREET_FOREIGN})\s+(?:{_WORD}\s+){{0,4}}?{_NUM}\.?"
+            rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
+            rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))"), 0.55,
+         description="A street word in any case with a number: '36 rue des lilas', "
+                     "'avenida praia 1'."),
+    Rule("street_named", "STREET_ADDRESS",
+         _c(rf"\b(?:on|at|off)\s+(?P<v>(?:{_CAP}\s+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|"
+            rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
+         description="A street named without a number after on/at: 'shows on Marina Fort "
+                     "Street'."),
     Rule("street_number_name_number", "STREET_ADDRESS",
          _c(rf"(?<![\w.,-])\d{{1,6}}\s+(?:{_CAP}\s+){{1,3}}\d{{1,5}}[A-Za-z]?\.?(?![\w-])"), 0.45,
          description="'3657 Laukaantie 80': a building number, a capitalised name, a number."),
@@ -270,7 +296,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
     Rule("po_box", "STREET_ADDRESS",
-         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USS|USCGC)\s+[\w ]{1,20}?,?\s*"
+         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w ]{1,20}?,?\s*"
             r"(?:Box\s+\d{1,6}\s*)?(?:,?\s*)?(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}(?!\w)"
             r"|(?<!\w)P\.?\s?O\.?\s+Box\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
          description="PO boxes and military (APO/FPO/DPO) addresses."),
@@ -280,7 +306,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"\s*(?P<v>\d[^\n;]{3,80}?)(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to' that starts with a number."),
     Rule("street_corner", "STREET_ADDRESS",
-         _c(r"(?i:\bcorner\s+of)\s+(?P<v>[^\n.,;?!]{3,60}?\s+and\s+[^\n.,;?!]{2,40}?)"
+         _c(r"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|[^\n.,;?!]){3,60}?\s+and\s+[^\n.,;?!]{2,40}?)"
             r"(?=\s*(?:\n|[.,;?!]|$| in | on | at | for ))"), 0.6,
          description="Intersections: 'the corner of Oak Street and 5th Avenue'."),
     Rule("postal_after_place", "STREET_ADDRESS",
@@ -289,6 +315,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
                   "postcode"), context_score=0.5,
          description="A postal code closing an address block ('Finland 11507')."),
+    Rule("postal_labelled", "STREET_ADDRESS",
+         _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
+            r"(?P<v>\d{4,6}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
+         description="A postal code after its label: 'ZIP: 11164', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)
     Rule("person_title", "PERSON",
          _c(r"(?<!\w)(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|mme|mlle|herr|frau|sr|sra)\.?\s+"
@@ -311,9 +341,35 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"lives|is|was|from)\b)"), 0.6,
          description="First name, middle initial, last name: 'Elita B. Desaulniers'."),
     Rule("person_intro_lower", "PERSON",
-         _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\b(?:maiden|last|first|family)\s+name\s+is)"
-            r"\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+[^\W\d_][\w'’-]+)?)(?=\s*(?:[.,;!?\n]|$))"), 0.6,
+         _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
+            r"name\s+is)\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+(?!(?:but|and|or|so)\b)[^\W\d_][\w'’-]+)?)"
+            r"(?=\s*(?:[.,;!?\n]|$)|\s+(?:but|and|or|so)\b)"), 0.6,
          description="A name, in any case, ending a 'my name is' / 'call me' phrase."),
+    Rule("person_subject", "PERSON",
+         _c(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?]\s\s)|(?<=\n))[ \t]*(?P<v>(?!(?:The|This|That|It|He|She|"
+            r"They|We|You|I|Who|Everyone|Everybody|Someone|Somebody|Nobody|No|One|There|Here|What|"
+            r"Which|My|Our|Your|His|Her|Their|Each|Every|All|Most|Many)\b)"
+            r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)[ \t]+"
+            r"(?=(?:lives|lived|resides|works|worked|was\s+born|grew\s+up|is\s+from|"
+            r"comes\s+from)\b)"), 0.5,
+         description="The subject opening 'X lives on ...', 'X is from ...', 'X works at ...'."),
+    Rule("person_subject_lower", "PERSON",
+         _c(r"(?:^|(?<=[.!?\n]\s)|(?<=\n))(?P<v>(?!(?:the|this|that|it|he|she|they|we|you|i|who|"
+            r"everyone|everybody|someone|somebody|nobody|no|one|there|here|what|which|my|our|your|"
+            r"his|her|their|each|every|all|most|many)\b)[a-zß-öø-ÿā-ž]{2,}"
+            r"(?:[ \t]+[a-zß-öø-ÿā-ž]{2,})?)"
+            r"[ \t]+(?=(?:lives|lived|resides|works\s+(?:at|for)|was\s+born|grew\s+up|is\s+from|"
+            r"comes\s+from)\b)"), 0.45,
+         description="The same in lower-case text: 'selma is from ...'."),
+    Rule("person_vocative", "PERSON",
+         _c(r"(?:^|(?<=\n))[ \t]*(?P<v>(?!(?:Yes|No|Okay|Ok|Hi|Hello|Hey|Sorry|Well|So|Now|Also|"
+            r"However|Thanks|Thank|Anyway|Actually|Alright|Sure|Please|Oh|Great|Perfect|Listen|Look|"
+            r"Then|First|Second|Third|Finally|Again|Honestly|Seriously|Sir|Madam|Guys|Everyone|"
+            r"Folks|Team|Friends|Boss|Mom|Dad|Doctor|Excuse|Besides|Meanwhile|Otherwise|Today|"
+            r"Tomorrow|Yesterday|Also|Still|Btw|Fine|Good|Right|Wait|Ah|Um|Uh|Hmm|Dear|Hmmm)\b)"
+            r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+),[ \t]+(?=(?:can|could|would|will|do|did|are|have|"
+            r"please|I|you|we|let's|what|where|when|how|why|thank)\b)"), 0.5,
+         description="A name addressed at the start of a line: 'Danial, can I please ...'."),
     Rule("person_intro", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bname(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:)?|\bi\s+am|\bi'm|\bthis\s+is|\bdear|\bsincerely,?"
             r"|\bregards,?|\bthanks,|\bcheers,|\bsigned,?|\bcontact\s+person\s*:|\bpassenger\s*:"
@@ -339,13 +395,32 @@ _ORG_WORDS = {
 PROPER_NOUN_SCORE = 0.5
 
 
+@functools.cache
+def first_names() -> frozenset[str]:
+    """Common given names across cultures (``first_names.txt``; see its header)."""
+    text = (resources.files("slmconvert.pii") / "first_names.txt").read_text(encoding="utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip() and w[0] != "#")
+
+
+def _fold(word: str) -> str:
+    """Lower case without accents: 'Jürgen' -> 'jurgen'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", word.lower())
+                   if not unicodedata.combining(c))
+
+
 def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
 
     The small English model often labels unfamiliar (non-English) names as ORG or
     nothing at all while still tagging them PROPN; this catches those names. It costs
     precision on other proper nouns, which is the right trade for training data.
+    A common given name (:func:`first_names`) starts a run whatever spaCy said of it
+    ("Why is Rebecca so impulsive?" is tagged a place), and the proper nouns after it
+    join the run. In a text with no capital letter at all, a lower-case proper noun or
+    given name counts as a name ("follow up with patricia desrosiers").
     """
+    names = first_names()
+    lower = not any(c.isupper() for c in doc.text)
     blocked: set[int] = set()
     for ent in doc.ents:
         if ent.label_ in _NOT_PERSON_LABELS:
@@ -353,21 +428,27 @@ def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
     run: list[Any] = []
 
     def flush() -> Iterator[tuple[int, int, float]]:
-        names = [t for t in run if len(t.text.rstrip(".")) > 1]
+        named = [t for t in run if len(t.text.rstrip(".")) > 1]
         t = run[0]
         after = t.nbor(1).text if t.i + 1 < len(t.doc) else "\n"
         line_start = t.i == 0 or "\n" in t.nbor(-1).text_with_ws
-        if len(run) == 1 and ((t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
-                              or (line_start and (after.startswith("\n") or after == ":"))):
+        given = _fold(t.text) in names
+        if len(run) == 1 and not given and (
+                (t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
+                or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
-        if names and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
+        if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
     for tok in doc:
         word = tok.text.rstrip(".")
-        name_like = bool(word) and word.isalpha() and (
-            word.istitle() or (len(word) == 1 and word.isupper()))
-        if tok.pos_ == "PROPN" and name_like and tok.i not in blocked and len(run) < 4:
+        cased = bool(word) and word.isalpha() and (
+            word.istitle() or (len(word) == 1 and word.isupper()) or (lower and len(word) > 1))
+        given = cased and len(word) > 1 and _fold(word) in names
+        surname = bool(run) and _fold(run[0].text) in names and cased and not tok.is_stop and (
+            not lower or tok.pos_ in ("PROPN", "NOUN", "ADJ", "VERB", "X"))
+        if len(run) < 4 and (given or surname or (
+                tok.pos_ == "PROPN" and cased and tok.i not in blocked)):
             run.append(tok)
             continue
         if run:
@@ -375,6 +456,36 @@ def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
         run = []
     if run:
         yield from flush()
+
+
+# Speaker labels of a dialogue ("Ubul: What a wife.\nNicole: Remember me"): a line that
+# starts with one name and a colon, in a text with two or more such lines. Words that
+# label roles or fields rather than people are left alone.
+_SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<v>[^\W\d_][\w'’-]{1,30})[ \t]*:[ \t]*(?=[\"“'‘]?[^\W_])")
+_NOT_SPEAKERS = {
+    "user", "assistant", "system", "bot", "agent", "human", "ai", "customer", "client",
+    "support", "q", "a", "question", "answer", "note", "notes", "tool", "function", "input",
+    "output", "response", "request", "reply", "example", "context", "task", "instructions",
+    "summary", "error", "warning", "info", "debug", "result", "status", "subject", "from",
+    "to", "cc", "bcc", "date", "time", "re", "fwd", "title", "name", "email", "phone",
+    "address", "model", "me", "you", "interviewer", "host", "guest", "speaker", "narrator",
+    "caller", "operator", "moderator", "teacher", "student", "doctor", "patient", "nurse",
+    "mobile", "desk", "fax", "office", "website", "url", "id", "step", "thought", "action",
+    "observation", "final", "tip", "hint", "source", "location", "company",
+    "position", "role", "type", "description", "details", "comment", "comments", "update",
+    "reason", "total", "price", "amount", "order", "booking", "ticket", "flight", "hotel",
+    "passenger", "guests", "origin", "destination", "departure", "arrival", "seat", "class",
+    "ps", "p.s", "edit", "yes", "no", "ok", "okay", "day", "morning", "evening", "when",
+    "where", "who", "what", "why", "how", "which", "venue", "event", "topic", "agenda",
+}
+
+
+def dialogue_speakers(text: str) -> Iterator[tuple[int, int, float]]:
+    """The speaker labels of a dialogue (``person_speaker``)."""
+    found = [m for m in _SPEAKER.finditer(text) if m.group("v").lower() not in _NOT_SPEAKERS]
+    if len(found) >= 2:
+        for m in found:
+            yield m.start("v"), m.end("v"), PROPER_NOUN_SCORE
 
 
 def select(names: Sequence[str] | None, extra: Sequence[Rule] = ()) -> list[Rule]:
@@ -414,9 +525,12 @@ def presidio_recognizer(rules: Sequence[Rule], people: bool = True) -> Any:
             out = []
             if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None \
                     and (not wanted or "PERSON" in wanted) and people:
-                for start, end, score in proper_noun_people(nlp_artifacts.tokens):
+                found = [(*f, "person_proper_noun") for f in proper_noun_people(
+                    nlp_artifacts.tokens)]
+                found += [(*f, "person_speaker") for f in dialogue_speakers(text)]
+                for start, end, score, name in found:
                     out.append(RecognizerResult("PERSON", start, end, score, recognition_metadata={
-                        RecognizerResult.RECOGNIZER_NAME_KEY: "slmconvert:person_proper_noun",
+                        RecognizerResult.RECOGNIZER_NAME_KEY: f"slmconvert:{name}",
                         RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}))
             for rule in rules:
                 if wanted and rule.entity not in wanted:

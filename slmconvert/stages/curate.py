@@ -187,7 +187,7 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "1"
+    version = "2"  # 2: more address, name and phone rules (leak targets met)
     Config = CurateConfig
     upstream = ("collect",)
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
