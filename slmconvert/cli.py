@@ -52,6 +52,9 @@ app.add_typer(models_app, name="models")
 curate_app = typer.Typer(cls=_Group, invoke_without_command=True,
                          help="S2: filter calls, drop near-duplicates, scrub PII and secrets.")
 app.add_typer(curate_app, name="curate")
+cluster_app = typer.Typer(cls=_Group, invoke_without_command=True,
+                          help="S3: cluster calls into recurring tasks and split each one.")
+app.add_typer(cluster_app, name="cluster")
 
 
 def _version(value: bool) -> None:
@@ -157,6 +160,47 @@ def eval_pii(
     from slmconvert.pipeline.commands import eval_pii as run_eval
 
     run_eval(labelled, pipeline=pipeline, baseline=baseline, limit=limit)
+
+
+@cluster_app.callback()
+def cluster(
+    ctx: typer.Context,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", "-w", help="Workspace with a curate/ stage.")] = None,
+    k: Annotated[int | None, typer.Option(
+        "--k", help="Number of clusters (default: chosen by silhouette).")] = None,
+    embedding_model: Annotated[str, typer.Option(
+        help="sentence-transformers model: catalog name, pkg:/hf: source or path.")]
+    = "minilm-l6-v2",
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S3: read WORKSPACE/curate, write WORKSPACE/cluster (clusters.json, assignments.parquet,
+    splits/, map.png)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if workspace is None:
+        raise typer.BadParameter("--workspace is required", param_hint="--workspace")
+    from slmconvert.pipeline.commands import run_stage_command
+
+    cfg = {"selection": {"k": k}, "embedding": {"model": embedding_model}}
+    run_stage_command("cluster", cfg, workspace, force=force)
+
+
+@cluster_app.command("assign")
+def cluster_assign(
+    inputs: Annotated[list[Path], typer.Argument(
+        help="Parquet files of canonical calls (e.g. a curate/calls.parquet or a split).",
+        show_default=False)],
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace with fitted clusters (cluster/).")],
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write id, cluster, nearest, distance per call (.parquet/.jsonl).")]
+    = None,
+) -> None:
+    """Place calls into the existing clusters from their requests alone (no re-clustering)."""
+    from slmconvert.pipeline.commands import assign_calls
+
+    assign_calls(inputs, workspace=workspace, out=out)
 
 
 @models_app.command("list")

@@ -38,3 +38,24 @@ def shared_data() -> Path:
     if not data.exists():
         pytest.skip("../shared/data is not beside the checkout")
     return data
+
+
+@pytest.fixture(scope="session")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo pipeline (pipelines/demo.yaml) run once on a copy of sample_logs/."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from slmconvert.cli import app
+
+    tmp = tmp_path_factory.mktemp("demo")
+    shutil.copytree(REPO / "sample_logs", tmp / "sample_logs",
+                    ignore=shutil.ignore_patterns("*.py", "*.csv", "*.md"))
+    pipe = tmp / "pipe.yaml"
+    demo = (REPO / "pipelines/demo.yaml").read_text()
+    pipe.write_text(demo.replace("../workspace/demo", "ws").replace("../sample_logs",
+                                                                     "sample_logs"))
+    res = CliRunner().invoke(app, ["run", str(pipe)])
+    assert res.exit_code == 0, res.output
+    return tmp / "ws"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +62,19 @@ FOUND = [  # (rule, text, the value it must report)
     ("email_display_name", "From: Camila Dubois <cd@example.com>", "Camila Dubois"),
     ("person_title", "please ask Ms. Wijtze to call", "Wijtze"),
     ("person_initial", "the Elita B. Desaulniers file", "Elita B. Desaulniers"),
+    ("person_intro_lower", "my name is ilsa brandt but friends say ilse", "ilsa brandt"),
+    ("person_subject", "Maren lives on the coast now.", "Maren"),
+    ("person_subject_lower", "odile is from a small town", "odile"),
+    ("person_vocative", "Tavi, can you check the logs?", "Tavi"),
+    ("phone_labelled", "reach me on 0612345678-Mobile or by mail", "0612345678"),
+    ("street_prefix", "ship it to Rua Sete de Abril 2041 please", "Rua Sete de Abril 2041"),
+    ("street_prefix_lower", "vivo en 3 calle del pinar\nsegovia", "3 calle del pinar"),
+    ("street_suffix", "meet me on kossuth út 12 today", "kossuth út 12"),
+    ("street_named", "the cafe on Willow Brook Street is shut", "Willow Brook Street"),
+    ("street_corner", "at the corner of Tallow kapu 3. and Mirren Road",
+     "Tallow kapu 3. and Mirren Road"),
+    ("po_box", "USNV Harrow\nFPO AE 41207", "USNV Harrow\nFPO AE 41207"),
+    ("postal_labelled", "City: Tarnwick\nZIP: 48213", "48213"),
 ]
 
 NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
@@ -76,6 +88,13 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("iban", "GB82WEST12345698765433 has a bad checksum"),
     ("date_of_birth", "the flight on 2026-04-01 departs at noon"),
     ("email_display_name", "send it to <ops@example.com>"),
+    ("person_subject", "The company is from Oslo and It lives on a server."),
+    ("person_vocative", "Yes, can you book it? Thanks, I will."),
+    ("person_intro_lower", "my name is on the list"),
+    ("phone_labelled", "build 2.4.1-office is out"),
+    ("street_prefix_lower", "sent via email 12 times"),
+    ("street_named", "we are on the main road now"),
+    ("postal_labelled", "zip the folder with 12 files"),
 ]
 
 
@@ -88,6 +107,24 @@ def test_recognizer_finds(rule: str, text: str, value: str) -> None:
 @pytest.mark.parametrize(("rule", "text"), NOT_FOUND, ids=[f"{r}:{t[:16]}" for r, t in NOT_FOUND])
 def test_recognizer_does_not_find(rule: str, text: str) -> None:
     assert list(rec.RULES[rule].find(text)) == []
+
+
+@pytest.mark.parametrize(("text", "speakers"), [
+    ("Oskar: Where were you?\nMirela: \"At the market.\"", ["Oskar", "Mirela"]),
+    ("tavi: who is it?\nruno:it's me", ["tavi", "runo"]),
+    ("User: hi\nAssistant: hello\nUser: book it", []),  # roles, not people
+    ("When: 10:00\nWhere: Hall B", []),                  # fields, not people
+    ("Dorota: one line only", []),                        # one label is a heading
+])
+def test_dialogue_speakers(text: str, speakers: list[str]) -> None:
+    assert [text[a:b] for a, b, _ in rec.dialogue_speakers(text)] == speakers
+
+
+def test_first_names_come_from_the_packaged_list() -> None:
+    names = rec.first_names()
+    assert 300 <= len(names) <= 800 and "ingrid" in names
+    assert rec._fold("Jürgen") in names  # accents folded: "Jürgen" matches "jurgen"
+    assert not names & {"will", "may", "grace", "frank", "victoria", "sofia"}  # words, places
 
 
 def test_unknown_recognizer_name_suggests() -> None:
@@ -155,6 +192,35 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     system = out.messages[0].content or ""
     assert "book_flight" in system and "2.4.1" in system and "2025-01-15" in system
     assert out.response.tool_calls[0].name == "book_flight"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("text", "gone"), [
+    # given names spaCy calls a place, and names in lower-case text
+    ("Why is Ingrid so late today?", ["Ingrid"]),
+    ("please follow up with priya raman next week.", ["priya", "raman"]),
+    ("they invited oskar, lieve, dunja, anna, piet and maria.",
+     ["oskar", "lieve", "dunja", "anna", "piet", "maria"]),
+    # address blocks grown backwards: building number, street name, the other street
+    ("Deliver to 4417 Lindqvist tee 12, Apt. 5", ["4417", "Lindqvist", "tee"]),
+    ("It is at the corner of Tallow Lane and Mirren Road.", ["corner", "Tallow", "Mirren"]),
+    ("Send it to: Ilse and Ostergade 14", ["Ilse", "Ostergade", "14"]),
+    ("Our office is at Brandvik 52 Solberg Heights, Tromvik", ["Brandvik", "52", "Tromvik"]),
+    ("Post it to Koepstrasse 9, Ober-Ramsdorf", ["Koepstrasse", "Ramsdorf"]),
+])
+def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
+                                                  gone: list[str]) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert [g for g in gone if g in out] == [], out
+
+
+@pytest.mark.parametrize("text", [
+    "Step: run the tests\nResult: all green",
+    "Use get_weather for Paris; version 2.4.1 shipped on 2025-01-15.",
+    "The bus leaves at 10:30 from platform 4.",
+    "Loaded tests/data/rsp_cache.json#61 and tests/data/x.json",
+])
+def test_scrubber_leaves_ordinary_text(scrubber: Scrubber, text: str) -> None:
+    assert scrubber.scrub_text(text)[0] == text
 
 
 def test_tool_results_json_is_scrubbed_and_stays_json(scrubber: Scrubber) -> None:
@@ -266,17 +332,9 @@ def test_curate_cli_needs_collect(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sample_logs_leave_no_planted_pii(tmp_path: Path) -> None:
+def test_sample_logs_leave_no_planted_pii(demo_workspace: Path) -> None:
     """Acceptance: no planted value survives anywhere in curate/calls.parquet."""
-    shutil.copytree(REPO / "sample_logs", tmp_path / "sample_logs",
-                    ignore=shutil.ignore_patterns("*.py", "*.csv", "*.md"))
-    pipe = tmp_path / "pipe.yaml"
-    demo = (REPO / "pipelines/demo.yaml").read_text()
-    pipe.write_text(demo.replace("../workspace/demo", "ws").replace("../sample_logs",
-                                                                     "sample_logs"))
-    res = CliRunner().invoke(app, ["run", str(pipe)])
-    assert res.exit_code == 0, res.output
-    out = tmp_path / "ws/curate"
+    out = demo_workspace / "curate"
     records = list(iter_records(out / "calls.parquet"))
     assert len(records) > 2000
     blob = "\n".join(texts_of(r) for r in records).lower()

@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -50,7 +51,115 @@ def render_curate(outcome: Outcome) -> None:
             f"{s.get('spacy_model')}")
 
 
-RENDERERS = {"collect": render_collect, "curate": render_curate}
+def render_cluster(outcome: Outcome) -> None:
+    s, c = outcome.summary, outcome.counts
+    rows = []
+    for cl in s.get("clusters", []):
+        kind, share = next(iter(cl["response_kinds"].items()), ("-", 0))
+        sp = cl["split"]
+        route = "SLM candidate" if cl["route"] == "slm-candidate" else \
+            f"LLM: {cl['why_llm'].split(':')[0]}"
+        rows.append([cl["id"], cl["label"][:30], ", ".join(cl["tools"][:2]), cl["calls"],
+                     "-" if cl["share_tokens"] is None else f"{100 * cl['share_tokens']:.0f}%",
+                     f"{kind} {round(100 * share)}%",
+                     f"{sp['train']}/{sp['val']}/{sp['test']}", route])
+    ui.table(f"{c['clusters']} task clusters over {c['calls']} calls "
+             f"(k by {s.get('k_chosen_by')})",
+             ["id", "label", "tools called", "calls", "tokens", "response", "train/val/test",
+              "route"], rows)
+    if s.get("conversations_in_several_sides"):
+        ui.note(f"{s['conversations_in_several_sides']} conversation(s) span clusters whose "
+                "splits put them on different sides (each cluster keeps it whole)")
+
+
+RENDERERS = {"collect": render_collect, "curate": render_curate, "cluster": render_cluster}
+
+
+def assign_calls(inputs: list[Path], *, workspace: Path, out: Path | None) -> None:
+    """`slmconvert cluster assign`: place calls in the fitted clusters, request only."""
+    import pyarrow.parquet as pq
+
+    from slmconvert.clustering.model import Assigner
+    from slmconvert.core.parquet import count_rows, iter_records
+    from slmconvert.errors import InputError
+    from slmconvert.stages.cluster import ASSIGNMENTS
+
+    cluster_dir = workspace / "cluster"
+    reporter = ui.ConsoleReporter()
+    assigner = Assigner.load(cluster_dir, reporter=reporter)
+    known = dict(zip(*pq.read_table(cluster_dir / ASSIGNMENTS, columns=["id", "cluster"])
+                     .to_pydict().values(), strict=True))
+    rows: list[dict[str, object]] = []
+    for path in inputs:
+        if not path.exists() or path.suffix != ".parquet":
+            raise InputError(f"{path}: expected a .parquet file of canonical calls "
+                             "(a curate/calls.parquet, a cluster split, ...)")
+        with reporter.task(f"assigning {path.name}", total=count_rows(path)) as task:
+            batch: list = []
+            for rec in iter_records(path):
+                batch.append(rec)
+                if len(batch) == 256:
+                    rows += _assign_rows(assigner, batch, known, path)
+                    task.advance(len(batch))
+                    batch = []
+            rows += _assign_rows(assigner, batch, known, path)
+            task.advance(len(batch))
+    summary = _assign_summary(rows, assigner.ids)
+    if out is not None:
+        _write_rows(rows, out)
+    if ui.state.json:
+        ui.emit_json({"summary": summary, "out": str(out) if out else None})
+        return
+    ui.table(f"Assigned {summary['calls']} calls (request only)",
+             ["cluster", "assigned", "known here", "agree"],
+             [[r["cluster"], r["assigned"], r["known"], r["agree"]] for r in summary["by_cluster"]])
+    ui.line(f"unassigned (new task, stays with the LLM): {summary['unassigned']}")
+    if summary["known"]:
+        ui.line(f"agreement with the fitted clusters: {summary['agreement']:.1%} "
+                f"of {summary['known']} calls")
+
+
+def _assign_rows(assigner: object, batch: list, known: dict[str, str], path: Path
+                 ) -> list[dict[str, object]]:
+    out = []
+    for rec, a in zip(batch, assigner.assign(batch), strict=True):  # type: ignore[attr-defined]
+        out.append({"id": rec.id, "file": str(path), "cluster": a.cluster, "nearest": a.nearest,
+                    "distance": a.distance, "known_cluster": known.get(rec.id)})
+    return out
+
+
+def _assign_summary(rows: list[dict[str, object]], ids: list[str]) -> dict[str, Any]:
+    by: dict[str, dict[str, int]] = {c: {"assigned": 0, "known": 0, "agree": 0} for c in ids}
+    for r in rows:
+        if r["cluster"] is not None:
+            by[str(r["cluster"])]["assigned"] += 1
+        if r["known_cluster"] is not None:
+            by[str(r["known_cluster"])]["known"] += 1
+            by[str(r["known_cluster"])]["agree"] += r["cluster"] == r["known_cluster"]
+    known = sum(v["known"] for v in by.values())
+    agree = sum(v["agree"] for v in by.values())
+    return {"calls": len(rows), "unassigned": sum(r["cluster"] is None for r in rows),
+            "known": known, "agreement": agree / known if known else None,
+            "by_cluster": [{"cluster": c, **v} for c, v in by.items()]}
+
+
+def _write_rows(rows: list[dict[str, object]], out: Path) -> None:
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from slmconvert.core.fsio import atomic_path
+    from slmconvert.errors import InputError
+
+    if out.suffix not in (".parquet", ".jsonl"):
+        raise InputError(f"{out}: --out must end in .parquet or .jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        if out.suffix == ".parquet":
+            pq.write_table(pa.Table.from_pylist(rows), tmp, compression="zstd")
+        else:
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
 def eval_pii(labelled: Path, *, pipeline: Path | None, baseline: bool, limit: int | None

@@ -11,6 +11,7 @@ from slmconvert.pipeline.stage import Stage
 _BUILTIN: dict[str, str] = {
     "collect": "slmconvert.stages.collect:CollectStage",
     "curate": "slmconvert.stages.curate:CurateStage",
+    "cluster": "slmconvert.stages.cluster:ClusterStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)
