@@ -62,7 +62,9 @@ def call(system: str, user: str, response: Message, *, conv: str | None = None,
     return CallRecord(
         source=source, conversation_id=conv, agent=agent, step=step,
         messages=[Message(role="system", content=system), Message(role="user", content=user)],
-        tools=[{"type": "function", "function": {"name": t, "parameters": {}}} for t in tools],
+        tools=[{"type": "function", "function": {"name": t, "parameters": {
+            "type": "object", "properties": {"to": {}, "date": {}}, "required": ["to"]}}}
+               for t in tools],
         response=response).with_id()
 
 
@@ -73,6 +75,7 @@ def test_call_features_fold_counters_and_see_response_kind() -> None:
     f = call_features(rec)
     assert f.identity == ["agent=booking-agent", "step=agent_turn_#"]
     assert "toolset=book_hotel|search_flights" in f.tools
+    assert "sig=search_flights(to;date)" in f.tools
     assert f.response == ["kind=tool_call", "called=search_flights"]
     assert f.last_turn == "Fly me to Oslo"
     assert response_kind(call("s", "u", Message(role="assistant",

@@ -80,14 +80,21 @@ def skeleton(text: str, limit: int = 40) -> list[str]:
     return out[:limit]
 
 
-def tool_names(rec: CallRecord) -> list[str]:
-    names = []
+def tool_signatures(rec: CallRecord) -> dict[str, str]:
+    """Offered tools: name -> signature ``name(required params; optional params)``."""
+    out: dict[str, str] = {}
     for t in rec.tools:
         fn = t.get("function", t) if isinstance(t, dict) else {}
         name = fn.get("name") if isinstance(fn, dict) else None
-        if isinstance(name, str):
-            names.append(name)
-    return sorted(set(names))
+        if not isinstance(name, str):
+            continue
+        params = fn.get("parameters") or fn.get("input_schema") or {}
+        props = params.get("properties") if isinstance(params, dict) else None
+        required = params.get("required") if isinstance(params, dict) else None
+        keys = sorted(props) if isinstance(props, dict) else []
+        req = sorted(k for k in keys if isinstance(required, list) and k in required)
+        out[name] = f"{name}({','.join(req)};{','.join(k for k in keys if k not in req)})"
+    return dict(sorted(out.items()))
 
 
 def response_kind(rec: CallRecord) -> str:
@@ -129,10 +136,11 @@ def call_features(rec: CallRecord, max_chars: int = 2000) -> CallFeatures:
     instr = instructions(rec)
     identity = [f"{k}={_fold(v)}" for k, v in (("agent", rec.agent), ("workflow", rec.workflow),
                                                ("step", rec.step)) if v]
-    tools = tool_names(rec)
+    sigs = tool_signatures(rec)
     feats = CallFeatures(
         identity=identity,
-        tools=[f"tool={t}" for t in tools] + ([f"toolset={'|'.join(tools)}"] if tools else []),
+        tools=[f"tool={t}" for t in sigs] + [f"sig={s}" for s in sigs.values()]
+        + ([f"toolset={'|'.join(sigs)}"] if sigs else []),
         skeleton=[f"line={s}" for s in skeleton(instr[:20_000])],
         instructions=mask(instr[: max_chars * 2])[:max_chars],
         last_turn=mask(last_turn(rec)[: max_chars * 2])[:max_chars],

@@ -35,7 +35,8 @@ class Weights(BaseModel):
 
     identity: float = Field(2.0, ge=0, description="Agent, workflow and step names (counters "
                                                    "folded: agent_turn_2 is agent_turn_#).")
-    tools: float = Field(0.7, ge=0, description="The offered tool set (names).")
+    tools: float = Field(0.7, ge=0, description=(
+        "The offered tools: names, parameter signatures and the set as a whole."))
     skeleton: float = Field(0.5, ge=0, description=(
         "The instructions' template frame: first line and heading-like lines, masked."))
     instructions: float = Field(1.0, ge=0, description=(
