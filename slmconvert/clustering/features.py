@@ -45,7 +45,7 @@ def mask(text: str) -> str:
     """The text with numbers, dates, ids, URLs, emails and placeholders masked."""
     for pattern, repl in _MASKS:
         text = pattern.sub(repl, text)
-    return " ".join(text.split()) if len(text) < 100_000 else text
+    return " ".join(text.split())
 
 
 def _fold(name: str) -> str:

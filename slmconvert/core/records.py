@@ -88,6 +88,21 @@ class CallRecord(_Model):
         return self
 
 
+def _chars(m: Message) -> int:
+    return len(m.content or "") + sum(len(json.dumps(tc.arguments)) for tc in m.tool_calls)
+
+
+def token_counts(rec: CallRecord) -> tuple[int, int]:
+    """Prompt and completion tokens: logged, else estimated at 4 characters per token
+    (the prompt counting its messages, tool-call arguments and tool schemas)."""
+    p, c = rec.usage.prompt_tokens, rec.usage.completion_tokens
+    if p is None:
+        p = (sum(_chars(m) for m in rec.messages) + len(json.dumps(rec.tools))) // 4
+    if c is None:
+        c = _chars(rec.response) // 4 if rec.response else 0
+    return p, c
+
+
 # ---------------------------------------------------------------- Arrow schema ----
 
 

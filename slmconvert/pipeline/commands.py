@@ -6,14 +6,19 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from slmconvert import ui
-from slmconvert.errors import ConfigError
+from slmconvert.core.fsio import atomic_path
+from slmconvert.errors import ConfigError, InputError
 from slmconvert.pipeline.config import Pipeline, format_validation_error, load_pipeline
 from slmconvert.pipeline.runner import Outcome, Runner, StageFailed
+
+if TYPE_CHECKING:
+    from slmconvert.clustering.model import Assigner
+    from slmconvert.core.records import CallRecord
 
 
 def _fmt_counts(counts: dict[str, object]) -> str:
@@ -81,7 +86,6 @@ def assign_calls(inputs: list[Path], *, workspace: Path, out: Path | None) -> No
 
     from slmconvert.clustering.model import Assigner
     from slmconvert.core.parquet import count_rows, iter_records
-    from slmconvert.errors import InputError
     from slmconvert.stages.cluster import ASSIGNMENTS
 
     cluster_dir = workspace / "cluster"
@@ -95,7 +99,7 @@ def assign_calls(inputs: list[Path], *, workspace: Path, out: Path | None) -> No
             raise InputError(f"{path}: expected a .parquet file of canonical calls "
                              "(a curate/calls.parquet, a cluster split, ...)")
         with reporter.task(f"assigning {path.name}", total=count_rows(path)) as task:
-            batch: list = []
+            batch: list[CallRecord] = []
             for rec in iter_records(path):
                 batch.append(rec)
                 if len(batch) == 256:
@@ -119,10 +123,10 @@ def assign_calls(inputs: list[Path], *, workspace: Path, out: Path | None) -> No
                 f"of {summary['known']} calls")
 
 
-def _assign_rows(assigner: object, batch: list, known: dict[str, str], path: Path
-                 ) -> list[dict[str, object]]:
-    out = []
-    for rec, a in zip(batch, assigner.assign(batch), strict=True):  # type: ignore[attr-defined]
+def _assign_rows(assigner: Assigner, batch: list[CallRecord], known: dict[str, str],
+                 path: Path) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for rec, a in zip(batch, assigner.assign(batch), strict=True):
         out.append({"id": rec.id, "file": str(path), "cluster": a.cluster, "nearest": a.nearest,
                     "distance": a.distance, "known_cluster": known.get(rec.id)})
     return out
@@ -148,9 +152,6 @@ def _write_rows(rows: list[dict[str, object]], out: Path) -> None:
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from slmconvert.core.fsio import atomic_path
-    from slmconvert.errors import InputError
 
     if out.suffix not in (".parquet", ".jsonl"):
         raise InputError(f"{out}: --out must end in .parquet or .jsonl")

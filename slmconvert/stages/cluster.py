@@ -19,7 +19,6 @@ so that the router can place a call before any model has answered it.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -40,9 +39,9 @@ from slmconvert.clustering.model import (
     fit_clusters,
     predict,
 )
-from slmconvert.core.fsio import write_json_atomic
+from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_records, iter_rows
-from slmconvert.core.records import CallRecord
+from slmconvert.core.records import CallRecord, token_counts
 from slmconvert.errors import InputError
 from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 
@@ -127,19 +126,6 @@ class ClusterConfig(StageConfig):
 
 # ------------------------------------------------------------------ per call ----
 
-def _tokens(rec: CallRecord) -> tuple[int, int]:
-    """Prompt and completion tokens, logged or estimated at 4 characters per token."""
-    p, c = rec.usage.prompt_tokens, rec.usage.completion_tokens
-    if p is None:
-        p = sum(len(m.content or "") + sum(len(json.dumps(t.arguments)) for t in m.tool_calls)
-                for m in rec.messages) // 4
-    if c is None:
-        r = rec.response
-        c = 0 if r is None else (len(r.content or "") + sum(
-            len(json.dumps(t.arguments)) for t in r.tool_calls)) // 4
-    return p, c
-
-
 @dataclass
 class Calls:
     """What the stage keeps per call between passes: small columns, never the text."""
@@ -164,7 +150,7 @@ class Calls:
         self.sources.append(rec.source)
         self.conversations.append(rec.conversation_id or f"call:{rec.id}")
         self.named.append("|".join(feats.identity))
-        p, c = _tokens(rec)
+        p, c = token_counts(rec)
         self.prompt_tokens.append(p)
         self.completion_tokens.append(c)
         self.cost.append(rec.cost_usd)
@@ -231,7 +217,8 @@ class Clusterer:
             k_min = max([cfg.selection.k_min] + [sum(
                 c >= cfg.selection.min_named_calls for c in named.values())])
             k_min = min(k_min, cfg.selection.k_max)
-            fit = fit_clusters(np.asarray(x[fitted]), k=cfg.selection.k, k_min=k_min,
+            fitted_x = np.asarray(x[fitted])
+            fit = fit_clusters(fitted_x, k=cfg.selection.k, k_min=k_min,
                                k_max=cfg.selection.k_max, seed=ctx.seed,
                                tolerance=cfg.selection.tolerance,
                                silhouette_sample=cfg.selection.silhouette_sample,
@@ -243,7 +230,6 @@ class Clusterer:
                                                        quantile=cfg.assign.quantile,
                                                        margin=cfg.assign.margin)
             dist = Assigner.distances_chunked(x, req, labels, cents)
-            points = np.asarray(x[fitted]) if cfg.map else None
         finally:
             del x
             tmp.unlink(missing_ok=True)
@@ -265,8 +251,8 @@ class Clusterer:
             "clusters": clusters,
         }
         write_json_atomic(ctx.stage_dir / CLUSTERS, meta)
-        if points is not None:
-            draw_map(points, labels[fitted], clusters, ctx.stage_dir / MAP, ctx.seed)
+        if cfg.map:
+            draw_map(fitted_x, labels[fitted], clusters, ctx.stage_dir / MAP, ctx.seed)
         return self._result(meta, sides, calls, labels)
 
     def _featurize(self, batch: list[CallRecord], featurizer: Featurizer, calls: Calls,
@@ -292,8 +278,6 @@ class Clusterer:
                            sides: list[str], dist: np.ndarray) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
-
-        from slmconvert.core.fsio import atomic_path
 
         table = pa.table({
             "id": calls.ids, "source": calls.sources, "conversation_id": calls.conversations,
@@ -471,8 +455,6 @@ def draw_map(points: np.ndarray, labels: np.ndarray, clusters: list[dict[str, An
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
-
-    from slmconvert.core.fsio import atomic_path
 
     xy = PCA(n_components=2, svd_solver="full", random_state=seed).fit_transform(points) \
         if len(points) > 2 else np.zeros((len(points), 2))

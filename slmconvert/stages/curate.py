@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
-from slmconvert.core.records import CallRecord, from_row
+from slmconvert.core.records import CallRecord, from_row, token_counts
 from slmconvert.errors import InputError
 from slmconvert.pii.engine import PiiConfig, Scrubber, ScrubError, check_config
 from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
@@ -160,14 +160,6 @@ def request_text(rec: CallRecord) -> str:
 
 # ---------------------------------------------------------------------- stage ----
 
-def _prompt_tokens(rec: CallRecord) -> tuple[int, bool]:
-    if rec.usage.prompt_tokens is not None:
-        return rec.usage.prompt_tokens, False
-    chars = sum(len(m.content or "") + sum(len(json.dumps(tc.arguments)) for tc in m.tool_calls)
-                for m in rec.messages) + len(json.dumps(rec.tools))
-    return chars // 4, True
-
-
 def filter_reason(rec: CallRecord, f: Filters) -> str | None:
     """Why a call is left out before scrubbing, or None to keep it."""
     if rec.status == "error" and f.drop_failed:
@@ -180,7 +172,7 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
         return "empty_response"
     if rec.human_facing and not f.include_human_facing:
         return "human_facing"
-    if f.max_prompt_tokens is not None and _prompt_tokens(rec)[0] > f.max_prompt_tokens:
+    if f.max_prompt_tokens is not None and token_counts(rec)[0] > f.max_prompt_tokens:
         return "too_long"
     return None
 
@@ -257,7 +249,7 @@ class Curator:
                     drop(rec, reason)
                     task.advance()
                     continue
-                self.estimated_tokens += _prompt_tokens(rec)[1]
+                self.estimated_tokens += rec.usage.prompt_tokens is None
                 batch.append(rec)
                 if len(batch) >= cfg.pii.batch_size:
                     flush()
