@@ -17,7 +17,9 @@ import time
 from pathlib import Path
 
 from slmconvert.core.parquet import iter_records
-from slmconvert.pii.engine import PiiConfig, Scrubber, presidio_stock_analyzer
+from slmconvert.pii.analyzer import presidio_stock_analyzer
+from slmconvert.pii.config import PiiConfig
+from slmconvert.pii.scrubber import Scrubber
 
 
 def main() -> None:

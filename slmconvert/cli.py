@@ -155,11 +155,20 @@ def eval_pii(
     baseline: Annotated[bool, typer.Option(
         help="Also score Presidio's defaults on the same texts.")] = True,
     limit: Annotated[int | None, typer.Option(help="Score only the first N samples.")] = None,
+    split: Annotated[str, typer.Option(
+        help="Which half of the file to score: tune (rules may be written from it), "
+             "holdout (published figures) or all. Seeded, stratified by entity type.")
+    ] = "all",
+    pii_free: Annotated[bool, typer.Option(
+        help="Also measure over-scrubbing on the packaged PII-free agent traffic.")] = True,
 ) -> None:
-    """Leak rate, recall, precision and F2 per entity type on labelled text."""
+    """Leak rate, precision and over-scrubbing per entity type on labelled text."""
     from slmconvert.pipeline.commands import eval_pii as run_eval
 
-    run_eval(labelled, pipeline=pipeline, baseline=baseline, limit=limit)
+    if split not in ("tune", "holdout", "all"):
+        raise typer.BadParameter("must be tune, holdout or all", param_hint="--split")
+    run_eval(labelled, pipeline=pipeline, baseline=baseline, limit=limit, split=split,
+             pii_free=pii_free)
 
 
 @cluster_app.callback()

@@ -18,7 +18,9 @@ from slmconvert.cli import app
 from slmconvert.core.parquet import RecordWriter, iter_records
 from slmconvert.core.records import CallRecord, Message, ToolCall
 from slmconvert.pii import recognizers as rec
-from slmconvert.pii.engine import PatternSpec, PiiConfig, Scrubber, ScrubError
+from slmconvert.pii.config import PatternSpec, PiiConfig
+from slmconvert.pii.occurrences import ScrubError
+from slmconvert.pii.scrubber import Scrubber
 from slmconvert.pipeline.stage import StageContext
 from slmconvert.stages.curate import (
     CurateConfig,
@@ -39,8 +41,8 @@ FOUND = [  # (rule, text, the value it must report)
     ("phone_nanp", "cell: +1 415-555-0199", "+1 415-555-0199"),
     ("phone_nanp", "001-253-366-9781x4587 is the desk", "001-253-366-9781x4587"),
     ("phone_intl", "phone: +44 7700 900123", "+44 7700 900123"),
-    ("phone_intl", "Fax (08) 8747 6301-Office", "(08) 8747 6301"),
-    ("us_ssn", "SSN 514-69-0360 on file", "514-69-0360"),
+    ("phone_intl", "Fax (03) 9521 4478-Office", "(03) 9521 4478"),
+    ("us_ssn", "SSN 523-41-7788 on file", "523-41-7788"),
     ("credit_card", "card 4111 1111 1111 1111 exp 12/29", "4111 1111 1111 1111"),
     ("iban", "IBAN GB82WEST12345698765432 please", "GB82WEST12345698765432"),
     ("ipv4", "client 203.0.113.77 connected", "203.0.113.77"),
@@ -54,13 +56,13 @@ FOUND = [  # (rule, text, the value it must report)
     ("high_entropy", "secret aZ3kP9qLm2Xv8Rt5Wn7Yb4Hc6Jd1Fg0 here", "aZ3kP9qLm2Xv8Rt5Wn7Yb4Hc6Jd1Fg0"),  # noqa: E501
     ("date_of_birth", "my DOB is 04/12/1987, thanks", "04/12/1987"),
     ("date_of_birth", "born on March 3, 1990 in", "March 3, 1990"),
-    ("street_number_first", "ship to 221B Baker Street, London NW1 6XE now",
-     "221B Baker Street, London NW1 6XE"),
-    ("street_suffix", "asuu osoitteessa Koskikatu 25 nyt", "Koskikatu 25"),
-    ("street_prefix", "vivo na Rua Diadema 1903 agora", "Rua Diadema 1903"),
-    ("po_box", "PSC 3294, Box 9168\nAPO AA 61487", "PSC 3294, Box 9168\nAPO AA 61487"),
+    ("street_number_first", "ship to 17 Harrow Lane, Leeds LS6 2QT now",
+     "17 Harrow Lane, Leeds LS6 2QT"),
+    ("street_suffix", "asuu osoitteessa Rantakatu 14 nyt", "Rantakatu 14"),
+    ("street_prefix", "vivo na Rua das Flores 512 agora", "Rua das Flores 512"),
+    ("po_box", "PSC 1187, Box 4420\nAPO AE 09310", "PSC 1187, Box 4420\nAPO AE 09310"),
     ("email_display_name", "From: Camila Dubois <cd@example.com>", "Camila Dubois"),
-    ("person_title", "please ask Ms. Wijtze to call", "Wijtze"),
+    ("person_title", "please ask Ms. Okonkwo to call", "Okonkwo"),
     ("person_initial", "the Elita B. Desaulniers file", "Elita B. Desaulniers"),
     ("person_intro_lower", "my name is ilsa brandt but friends say ilse", "ilsa brandt"),
     ("person_subject", "Maren lives on the coast now.", "Maren"),
@@ -110,7 +112,7 @@ def test_recognizer_does_not_find(rule: str, text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "speakers"), [
-    ("Oskar: Where were you?\nMirela: \"At the market.\"", ["Oskar", "Mirela"]),
+    ("Brannock: Where were you?\nMirela: \"At the market.\"", ["Brannock", "Mirela"]),
     ("tavi: who is it?\nruno:it's me", ["tavi", "runo"]),
     ("User: hi\nAssistant: hello\nUser: book it", []),  # roles, not people
     ("When: 10:00\nWhere: Hall B", []),                  # fields, not people
@@ -201,7 +203,7 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     ("they invited oskar, lieve, dunja, anna, piet and maria.",
      ["oskar", "lieve", "dunja", "anna", "piet", "maria"]),
     # address blocks grown backwards: building number, street name, the other street
-    ("Deliver to 4417 Lindqvist tee 12, Apt. 5", ["4417", "Lindqvist", "tee"]),
+    ("Deliver to 4417 Lindqvist iela 12, Apt. 5", ["4417", "Lindqvist", "iela"]),
     ("It is at the corner of Tallow Lane and Mirren Road.", ["corner", "Tallow", "Mirren"]),
     ("Send it to: Ilse and Ostergade 14", ["Ilse", "Ostergade", "14"]),
     ("Our office is at Brandvik 52 Solberg Heights, Tromvik", ["Brandvik", "52", "Tromvik"]),
@@ -352,3 +354,159 @@ def test_sample_logs_leave_no_planted_pii(demo_workspace: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     c = manifest["counts"]
     assert c["read"] == c["kept"] + c["dropped"]
+
+
+# ------------------------------------------------------- fail closed, no gaps ----
+
+def call_with(user: str, args: dict[str, Any] | None = None, **over: Any) -> CallRecord:
+    fields: dict[str, Any] = {
+        "source": "t.jsonl:9",
+        "tools": [{"type": "function", "function": {"name": "send_message", "parameters": {}}}],
+        "messages": [Message(role="user", content=user)],
+        "response": Message(role="assistant", content="Done.", tool_calls=[
+            ToolCall(id="c1", name="send_message", arguments=args or {"text": "ok"})]),
+    }
+    fields.update(over)
+    return CallRecord(**fields).with_id()
+
+
+def test_lower_case_repeats_of_a_found_name_are_replaced(scrubber: Scrubber) -> None:
+    r = call_with("odile is from a small town. Please ask odile to send the form. "
+                  "I will message odile today.")
+    [out] = scrubber.scrub_batch([r])
+    assert isinstance(out, CallRecord)
+    text = texts_of(out).lower()
+    assert "odile" not in text
+    assert "will message" in text  # a function word is not a name part
+
+
+@pytest.mark.parametrize("surname", ["Li", "Wu", "Ng"])
+def test_short_surnames_are_searched_again(scrubber: Scrubber, surname: str) -> None:
+    r = call_with(f"Dear Mr. Chen {surname}, your refund is ready.",
+                  {"text": f"note for {surname.lower()}: refund ready"})
+    [out] = scrubber.scrub_batch([r])
+    assert isinstance(out, CallRecord)
+    args = out.response.tool_calls[0].arguments  # type: ignore[union-attr]
+    assert surname.lower() not in args["text"].lower().split()
+
+
+def test_identifiers_built_from_a_found_name_are_replaced_consistently(
+        scrubber: Scrubber) -> None:
+    r = call_with("Hi, I am Mia Li, my user id is mia_li_3668 and my handle is mli3668.",
+                  {"user_id": "mia_li_3668", "handle": "mli3668", "alias": "mia.li",
+                   "text": "ok"})
+    [out] = scrubber.scrub_batch([r])
+    assert isinstance(out, CallRecord)
+    text = texts_of(out)
+    for value in ("mia_li_3668", "mli3668", "mia.li", "Mia", "3668"):
+        assert value not in text, value
+    args = out.response.tool_calls[0].arguments  # type: ignore[union-attr]
+    assert args["user_id"].startswith("<") and args["user_id"] in (out.messages[0].content or "")
+    assert args["handle"] in (out.messages[0].content or "")
+    assert args["user_id"] != args["handle"]
+
+
+def test_identifiers_without_a_found_name_stay(scrubber: Scrubber) -> None:
+    r = call_with("Hi, I am Mia Li. Look up order_3668 and run tests/test_api.py.")
+    [out] = scrubber.scrub_batch([r])
+    assert isinstance(out, CallRecord)
+    assert "order_3668" in (out.messages[0].content or "")
+    assert "tests/test_api.py" in (out.messages[0].content or "")
+
+
+def test_provenance_in_extra_is_kept_and_user_content_is_scrubbed(scrubber: Scrubber) -> None:
+    r = call_with("Book it for me.", extra={"metadata": {
+        "source": "acme-bench/gpt-4o-airline", "source_file": "tests/cassettes/Hanna.yaml",
+        "note": "customer Jonas Lindqvist called twice", "user": "jonas.lindqvist@example.com"}})
+    [out] = scrubber.scrub_batch([r])
+    assert isinstance(out, CallRecord)
+    meta = out.extra["metadata"]
+    assert meta["source"] == "acme-bench/gpt-4o-airline"
+    assert meta["source_file"] == "tests/cassettes/Hanna.yaml"
+    assert "Jonas" not in meta["note"] and "jonas" not in meta["user"]
+
+
+def test_a_survivor_fails_the_call(scrubber: Scrubber) -> None:
+    from slmconvert.pii.config import PiiConfig as Cfg
+
+    no_propagation = Scrubber(Cfg(propagate=False))
+    [out] = no_propagation.scrub_batch([call_with(
+        "Ask Odile Brun to call. odile knows the code.")])
+    assert isinstance(out, ScrubError)
+
+
+# ------------------------------------------------ evaluation honesty ----
+
+SHARED_PII = REPO.parent / "shared" / "data" / "pii"
+
+
+def _literals(path: Path) -> list[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str) and len(n.value) >= 16]
+
+
+@pytest.mark.skipif(not SHARED_PII.exists(), reason="needs ../shared/data/pii")
+def test_no_evaluation_string_is_copied_into_rules_or_tests() -> None:
+    texts = []
+    for f in sorted(SHARED_PII.glob("*.json")):
+        texts += [x["full_text"].lower() for x in json.loads(f.read_text(encoding="utf-8"))]
+    blob = "\n".join(texts)
+    files = [*sorted((REPO / "slmconvert/pii").glob("*.py")), Path(__file__)]
+    copied = [(f.name, lit[:40]) for f in files for lit in _literals(f)
+              if lit.lower() in blob]
+    assert copied == []
+
+
+def test_split_halves_are_disjoint_stable_and_stratified() -> None:
+    from slmconvert.pii.evaluate import Labelled, split
+
+    samples = [Labelled(f"text {i}", [("PERSON", 0, 4)] * (i % 3 > 0)
+                        + [("IBAN_CODE", 0, 4)] * (i % 10 == 0)) for i in range(200)]
+    tune, hold = split(samples, "tune"), split(samples, "holdout")
+    assert {s.text for s in tune}.isdisjoint({s.text for s in hold})
+    assert len(tune) + len(hold) == 200 and split(samples, "all") == samples
+    assert split(list(reversed(samples)), "tune") == list(reversed(tune))  # order-free
+    ibans = [sum(any(t == "IBAN_CODE" for t, _, _ in s.spans) for s in half)
+             for half in (tune, hold)]
+    assert ibans == [10, 10]
+
+
+def test_over_scrubbing_is_measured_on_the_packaged_pii_free_set(scrubber: Scrubber) -> None:
+    from slmconvert.pii import evaluate as ev
+
+    clean = ev.load(ev.PII_FREE)
+    assert len(clean) >= 300 and all(not s.spans for s in clean)
+    scores = ev.score(clean[:40], ev.ours(PiiConfig()))
+    assert scores.words > 300
+    assert scores.per_kilo_words() == 1000 * sum(scores.false_spans.values()) / scores.words
+
+
+def test_an_unscrubbable_call_never_makes_a_later_call_its_duplicate(tmp_path: Path) -> None:
+    base = ("Please find flights from Boston to Denver next Friday for two adults in economy "
+            "and show the cheapest option with a checked bag included, thanks.")
+    huge = booking_call(source="t:1", conversation_id="a",
+                        messages=[Message(role="user", content=base),
+                                  Message(role="user", content="y" * 300)]).with_id()
+    twin = booking_call(source="t:2", conversation_id="b",
+                        messages=[Message(role="user", content=base),
+                                  Message(role="user", content="y" * 300)]).with_id()
+    third = booking_call(source="t:3", conversation_id="c",
+                         messages=[Message(role="user", content=base),
+                                   Message(role="user", content="y" * 300)]).with_id()
+    result, _ = run_curate(tmp_path, [huge, twin, third], pii={"max_text_chars": 200})
+    c = result.counts
+    # all three fail scrubbing; none is anyone's near-duplicate
+    assert c["dropped_unscrubbable"] == 3 and c["dropped_near_duplicate"] == 0
+    result, _ = run_curate(tmp_path / "2", [twin, third])
+    assert result.counts["kept"] == 1 and result.counts["dropped_near_duplicate"] == 1
+
+
+def test_near_duplicate_buckets_have_no_cap() -> None:
+    lsh = MinHashLSH(NearDuplicates(), seed=0)
+    for i in range(20):  # 20 distinct calls that share most shingles with each other
+        lsh.check_and_add(f"k{i}", f"user: alpha beta gamma delta epsilon zeta eta {i} " * 2)
+    assert all(len(v) <= 20 for v in lsh.buckets.values())
+    assert max(len(v) for v in lsh.buckets.values()) > 8 or len(lsh.sigs) == 20

@@ -163,11 +163,13 @@ def _write_rows(rows: list[dict[str, object]], out: Path) -> None:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
-def eval_pii(labelled: Path, *, pipeline: Path | None, baseline: bool, limit: int | None
-             ) -> None:
-    """`slmconvert curate eval-pii`: score our scrubber (and Presidio's defaults)."""
+def eval_pii(labelled: Path, *, pipeline: Path | None, baseline: bool, limit: int | None,
+             split: str = "all", pii_free: bool = True) -> None:
+    """`slmconvert curate eval-pii`: score our scrubber (and Presidio's defaults) on one
+    half (or all) of a labelled file, and over-scrubbing on the packaged PII-free set."""
     from slmconvert.pii import evaluate as ev
-    from slmconvert.pii.engine import PiiConfig, installed_spacy_model
+    from slmconvert.pii.analyzer import installed_spacy_model
+    from slmconvert.pii.config import PiiConfig
 
     cfg = PiiConfig()
     if pipeline is not None:
@@ -176,32 +178,24 @@ def eval_pii(labelled: Path, *, pipeline: Path | None, baseline: bool, limit: in
         if "curate" not in stages:
             raise ConfigError(f"{pipeline}: has no curate stage")
         cfg = stages["curate"].pii  # type: ignore[attr-defined]
-    samples = ev.load(labelled)[:limit] if limit else ev.load(labelled)
+    part = ev.split(ev.load(labelled), split)  # type: ignore[arg-type]
+    samples = part[:limit] if limit else part
+    clean = ev.split(ev.load(ev.PII_FREE), split)[:limit] if pii_free else []  # type: ignore[arg-type]
     reporter = ui.ConsoleReporter()
     reporter.info("loading the PII analyzer (Presidio + spaCy)")
-    ours = ev.score(samples, ev.ours(cfg), reporter, total=len(samples)).as_dict()
+    detect = ev.ours(cfg)
+    ours = ev.score(samples, detect, reporter, total=len(samples)).as_dict()
+    over = ev.score(clean, detect, reporter, total=len(clean)).as_dict() if clean else None
     base = None
     if baseline:
-        base = ev.score(samples, ev.presidio_defaults(installed_spacy_model(cfg.spacy_model)),
-                        reporter, total=len(samples)).as_dict()
+        stock = ev.presidio_defaults(installed_spacy_model(cfg.spacy_model))
+        base = ev.score(samples, stock, reporter, total=len(samples)).as_dict()
     if ui.state.json:
-        ui.emit_json({"file": str(labelled), "slmconvert": ours, "presidio_defaults": base})
+        ui.emit_json({"file": str(labelled), "split": split, "slmconvert": ours,
+                      "presidio_defaults": base, "pii_free": over})
         return
-    base_rows = {r["entity_type"]: r for r in (base or {}).get("by_type", [])}
-
-    def pct(v: float | None) -> str:
-        return "-" if v is None else f"{100 * v:.1f}%"
-
-    rows = []
-    for r in ours["by_type"]:
-        b = base_rows.get(r["entity_type"], {})
-        rows.append([r["entity_type"], r["n"], pct(r["leak_rate"]), pct(b.get("leak_rate")),
-                     pct(r["precision"]), pct(b.get("precision")), pct(r["f2"]),
-                     pct(b.get("f2"))])
-    ui.table(f"PII scrubbing on {labelled.name} ({ours['samples']} texts): leaked = any "
-             "letter or digit of the entity left in the text",
-             ["entity type", "n", "leak", "leak (Presidio)", "precision",
-              "precision (Presidio)", "F2", "F2 (Presidio)"], rows)
+    for title, columns, rows in ev.tables(labelled.name, split, ours, base, over):
+        ui.table(title, columns, rows)
 
 
 def run_stage_command(stage_name: str, cfg: Mapping[str, object], workspace: Path, *,

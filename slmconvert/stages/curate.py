@@ -24,7 +24,9 @@ from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
 from slmconvert.core.records import CallRecord, from_row, token_counts
 from slmconvert.errors import InputError
-from slmconvert.pii.engine import PiiConfig, Scrubber, ScrubError, check_config
+from slmconvert.pii.config import PiiConfig, check_config
+from slmconvert.pii.occurrences import ScrubError
+from slmconvert.pii.scrubber import Scrubber
 from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 
 CALLS = "calls.parquet"
@@ -113,18 +115,15 @@ class MinHashLSH:
             h = (np.outer(x, self.a) + self.b) % np.uint64(_P)
         return (h.min(axis=0) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
-    def check_and_add(self, rid: str, text: str, conversation: str | None = None
-                      ) -> str | None:
-        """The id of a kept near-duplicate of ``text``, else None (and remember it).
+    def find(self, sig: np.ndarray, conversation: str | None = None) -> str | None:
+        """The id of a kept call whose request is a near-duplicate, else None.
 
-        Calls of one conversation are never each other's duplicates: each resends the
-        history before it, so their requests overlap by construction, yet each is a
-        different step of the agent."""
-        sig = self.signature(text)
-        keys = [(i, sig[i * self.rows:(i + 1) * self.rows].tobytes())
-                for i in range(self.cfg.bands)]
+        Every candidate that shares a band is verified against its signature. Calls of
+        one conversation are never each other's duplicates: each resends the history
+        before it, so their requests overlap by construction, yet each is a different
+        step of the agent."""
         seen: set[str] = set()
-        for k in keys:
+        for k in self._keys(sig):
             for other in self.buckets.get(k, ()):
                 if other in seen:
                     continue
@@ -134,12 +133,27 @@ class MinHashLSH:
                     continue
                 if float(np.mean(other_sig == sig)) >= self.cfg.threshold:
                     return other
-        for k in keys:
-            bucket = self.buckets.setdefault(k, [])
-            if len(bucket) < 8:  # a few representatives per bucket bound the work
-                bucket.append(rid)
-        self.sigs[rid] = (sig, conversation)
         return None
+
+    def add(self, rid: str, sig: np.ndarray, conversation: str | None = None) -> None:
+        """Remember a kept call (only kept calls: a dropped one never makes others
+        duplicates)."""
+        for k in self._keys(sig):
+            self.buckets.setdefault(k, []).append(rid)
+        self.sigs[rid] = (sig, conversation)
+
+    def check_and_add(self, rid: str, text: str, conversation: str | None = None
+                      ) -> str | None:
+        """:meth:`find`, and :meth:`add` when there is no twin."""
+        sig = self.signature(text)
+        twin = self.find(sig, conversation)
+        if twin is None:
+            self.add(rid, sig, conversation)
+        return twin
+
+    def _keys(self, sig: np.ndarray) -> list[tuple[int, bytes]]:
+        return [(i, sig[i * self.rows:(i + 1) * self.rows].tobytes())
+                for i in range(self.cfg.bands)]
 
 
 def request_text(rec: CallRecord) -> str:
@@ -179,7 +193,7 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "2"  # 2: more address, name and phone rules (leak targets met)
+    version = "3"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing
     Config = CurateConfig
     upstream = ("collect",)
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
@@ -223,24 +237,36 @@ class Curator:
                                           **more}) + "\n")
 
             batch: list[CallRecord] = []
+            sigs: list[Any] = []
 
             def flush() -> None:
-                for rec, result in zip(batch, scrubber.scrub_batch(batch), strict=True):
+                # A call enters the near-duplicate index only once it is kept, so a call
+                # dropped as unscrubbable never makes a later call its duplicate.
+                for rec, sig, result in zip(batch, sigs, scrubber.scrub_batch(batch),
+                                            strict=True):
+                    twin = near.find(sig, rec.conversation_id) if near is not None else None
                     if isinstance(result, ScrubError):
                         self.unscrubbable[str(result)] += 1
                         drop(rec, "unscrubbable", detail=str(result))
+                    elif twin is not None:
+                        drop(rec, "near_duplicate", duplicate_of=twin)
                     else:
+                        if near is not None:
+                            near.add(rec.id, sig, rec.conversation_id)
                         writer.write(result)
                         self.counts["kept"] += 1
                 task.advance(len(batch))
                 batch.clear()
+                sigs.clear()
 
             for _pos, row in self._rows(src):
                 self.counts["read"] += 1
                 rec = from_row(row)
                 reason = filter_reason(rec, cfg.filters)
+                sig = None
                 if reason is None and near is not None:
-                    twin = near.check_and_add(rec.id, request_text(rec), rec.conversation_id)
+                    sig = near.signature(request_text(rec))
+                    twin = near.find(sig, rec.conversation_id)
                     if twin is not None:
                         drop(rec, "near_duplicate", duplicate_of=twin)
                         task.advance()
@@ -251,6 +277,7 @@ class Curator:
                     continue
                 self.estimated_tokens += rec.usage.prompt_tokens is None
                 batch.append(rec)
+                sigs.append(sig)
                 if len(batch) >= cfg.pii.batch_size:
                     flush()
             if batch:

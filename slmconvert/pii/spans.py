@@ -1,0 +1,167 @@
+"""Spans found in one text, and how they grow: merging overlaps, joining the parts of a
+name, growing a street address over its whole block."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    entity: str
+    score: float
+
+
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Union overlapping spans; the merged span takes the type of its best constituent."""
+    ordered = sorted(spans, key=lambda s: (s.start, -s.end))
+    merged: list[Span] = []
+    for s in ordered:
+        if merged and s.start < merged[-1].end:
+            last = merged[-1]
+            best = max((last, s), key=lambda x: (x.score, x.end - x.start))
+            merged[-1] = Span(last.start, max(last.end, s.end), best.entity, best.score)
+        else:
+            merged.append(s)
+    return merged
+
+
+# An address block continues over town, state, country and postal-code tokens separated
+# by spaces, commas or single line breaks ("...Apt. 864\nArtilleros\n, CO\n Uruguay 64677"),
+# and stops at the first ordinary lower-case word, a blank line or other punctuation.
+_PARTICLES = (r"(?:de|del|da|do|di|la|le|du|am|an|im|sur|upon|u|v|z|nad|pod|bei|en|e|y|i|"
+              r"van|von|der|den|des)")
+_ADDR_TOKEN = (rf"(?:[A-ZÀ-ÞĀ-ŽΑ-ΩА-Я][\w'’.-]*|\d{{2,6}}(?:-\d{{4}})?|"
+               rf"{_PARTICLES}(?=[ \t]+[A-ZÀ-ÞĀ-ŽΑ-ΩА-Я]))")
+_CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
+                       rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
+_CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
+                             r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6})(?![\w:])")
+_WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
+_GAP = re.compile(r"^[\s,>]*$")
+# What may lead an address before the span a recognizer found: the building number and
+# street name of "4417 Kask iela 12 ...", "Brandvik 52 Solberg Heights", or the other
+# street of "the corner of X and Y" / "Hanne and ul. Miła 53" (an intersection).
+_BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(]))(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)"
+                        r"[ \t]+$")
+_CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
+_AND_BEFORE = re.compile(r"(?:^|(?<=[\s:>]))(?:[A-ZÀ-ÞĀ-ŽΑ-Ω][\w'’.-]*[ \t]+){1,3}and[ \t]+$")
+_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?=[ \t]*(?:$|[\n,;:?!)]|\.(?:\s|$)))")
+# Function words never taken into an address when growing it backwards.
+_NOT_ADDRESS = {
+    "a", "an", "the", "and", "or", "but", "at", "in", "on", "to", "of", "for", "from", "with",
+    "by", "near", "into", "onto", "via", "off", "is", "are", "was", "were", "be", "been", "it",
+    "its", "it's", "i", "i'm", "me", "my", "we", "our", "us", "you", "your", "he", "his",
+    "she", "her", "they", "their", "them", "this", "that", "these", "those", "here", "there",
+    "address", "lives", "live", "lived", "located", "moved", "sent", "send", "ship", "now",
+    "also", "please", "new", "same", "office", "offices", "user", "name", "then", "than",
+}
+
+
+def _word_end(text: str, end: int) -> int:
+    """A span never stops inside a word ("Rheinland" of "Rheinland-Pfalz")."""
+    if end and text[end - 1].isalnum():
+        m = _WORD_REST.match(text, end)
+        return m.end() if m else end
+    return end
+
+
+def _grow_back(text: str, start: int, lower: bool) -> int:
+    """The start of the address whose recognised part starts at ``start``."""
+    words: list[tuple[int, str]] = []
+    pos = start
+    while len(words) < 5 and (m := _BACK_WORD.search(text, 0, pos)):
+        w = m.group("w")
+        if w.lower().rstrip(".") in _NOT_ADDRESS:
+            break
+        words.append((m.start(), w))
+        pos = m.start()
+    while words and not (words[-1][1][0].isdigit() or words[-1][1][0].isupper() or lower):
+        words.pop()  # lead with a building number or a capitalised name
+    digit_first = text[start:start + 1].isdigit()
+    if words and (digit_first or any(w[0].isdigit() for _, w in words)):
+        start = words[-1][0]
+    if m := _CORNER_BEFORE.search(text, 0, start):
+        return m.start()
+    if m := _AND_BEFORE.search(text, 0, start):
+        return m.start()
+    return start
+
+
+_NAME_JOIN = re.compile(r"^\s*(?:(?:[A-Z]\.?|van|von|der|den|de|da|di|del|della|du|la|le|ten|"
+                        r"ter|bin|ibn|al|el|y)\s+)*$")
+_LIST_ITEM = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
+_NAME_LIST = re.compile(rf"{_LIST_ITEM}(?:,\s*{_LIST_ITEM})+,?\s+(?:and|or|&)\s+{_LIST_ITEM}")
+_LIST_ITEM_LOWER = r"[^\W\d_][\w'’-]+"
+_NAME_LIST_LOWER = re.compile(rf"{_LIST_ITEM_LOWER}(?:,\s*{_LIST_ITEM_LOWER})+,?\s+(?:and|or|&)\s+"
+                              rf"{_LIST_ITEM_LOWER}")
+
+
+def people(text: str, spans: list[Span]) -> list[Span]:
+    """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg'),
+    and call every member of a list a person when two of its members are people."""
+    extra: list[Span] = []
+    lower = not any(c.isupper() for c in text)
+    for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
+        items = [(i.start(), i.end()) for i in re.finditer(_LIST_ITEM_LOWER, m.group())
+                 if i.group() not in ("and", "or")]
+        hits = [s for s in spans if s.entity == "PERSON" and m.start() <= s.start < m.end()]
+        if len(hits) >= 2:
+            extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
+    out = merge([*spans, *extra]) if extra else spans
+    out = [Span(s.start, _word_end(text, s.end), s.entity, s.score) if s.entity == "PERSON"
+           else s for s in out]
+    return _join(text, out, lambda a, b, gap: "PERSON" if a.entity == "PERSON" == b.entity
+                 and _NAME_JOIN.match(gap) and "\n" not in gap else None)
+
+
+def _join(text: str, spans: list[Span],
+          joins: Callable[[Span, Span, str], str | None]) -> list[Span]:
+    """Join each span with the previous one when ``joins(prev, span, gap)`` names the
+    entity type of the joined span."""
+    joined: list[Span] = []
+    for s in spans:
+        entity = joins(joined[-1], s, text[joined[-1].end:s.start]) if joined else None
+        if entity is not None:
+            last = joined[-1]
+            joined[-1] = Span(last.start, s.end, entity, max(last.score, s.score))
+        else:
+            joined.append(s)
+    return joined
+
+
+def address_blocks(text: str, spans: list[Span]) -> list[Span]:
+    """Grow street-address spans into the whole address block (backwards over the street
+    name and building number, forwards over town, state, country and postal code), and
+    join a street-address span with a neighbour that only whitespace or a comma separates
+    from it."""
+    lower = not any(c.isupper() for c in text)
+    out: list[Span] = []
+    for s in spans:
+        if s.entity == "PERSON" and (any(c.isdigit() for c in text[s.start:s.end])
+                                     or _NUMBER_AFTER.match(text, s.end)
+                                     or _CORNER_BEFORE.search(text, 0, s.start)):
+            # NER's "name" with a number ("Pod Lipami 12") or at a corner: a street
+            m = _NUMBER_AFTER.match(text, s.end)
+            s = Span(s.start, m.end() if m else s.end, "STREET_ADDRESS", s.score)
+        if s.entity != "STREET_ADDRESS":
+            out.append(s)
+            continue
+        end = _word_end(text, s.end)
+        for _ in range(12):
+            m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
+            if not m:
+                break
+            end = m.end("seg")
+        out.append(Span(s.start, end, s.entity, s.score))
+    joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
+                   if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
+                   and "\n\n" not in gap else None)
+    grown = [Span(_grow_back(text, s.start, lower), s.end, s.entity, s.score)
+             if s.entity == "STREET_ADDRESS" else s for s in joined]
+    return merge(grown) if grown != joined else joined
+
