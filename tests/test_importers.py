@@ -10,10 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from slmconvert.core.records import CallRecord
-from slmconvert.importers import formats
-from slmconvert.importers.shapes import ShapeError
+from slmconvert.importers import registry
+from slmconvert.importers.base import Loc, Skip
+from slmconvert.importers.common import ShapeError
 
-LOC = formats.Loc("f.jsonl", 7)
+LOC = Loc("f.jsonl", 7)
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}}]
 
@@ -138,6 +139,14 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
         "llm.request.functions.0.name": "lookup", "llm.request.functions.0.parameters": "{}"}),
      {"text": "lost_luggage", "roles": ["system", "user"], "conversation_id": "t1",
       "tools": ["lookup"]}),
+    ("otel", otlp({  # flattened content stored as a JSON parts list, or broken JSON kept
+        "gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.prompt.0.role": "system", "gen_ai.prompt.0.content": "[{\"text\": \"x\"",
+        "gen_ai.prompt.1.role": "user",
+        "gen_ai.prompt.1.content": json.dumps([{"type": "text", "text": "Where is my bag?"}]),
+        "gen_ai.completion.0.content": "lost_luggage"}),
+     {"text": "lost_luggage", "user": "Where is my bag?",
+      "system": "[{\"text\": \"x\""}),
     ("otel", otlp({"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"}),
      {"skip": "LLM span without prompt content"}),
     ("otel", otlp({"gen_ai.operation.name": "execute_tool"}, name="tool search"),
@@ -196,13 +205,13 @@ CASES: list[tuple[str, Any, dict[str, Any]]] = [
 @pytest.mark.parametrize(("fmt", "item", "expect"), CASES,
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_importer_maps_to_canonical(fmt: str, item: Any, expect: dict[str, Any]) -> None:
-    imp = formats.detect(item)
+    imp = registry.detect(item)
     assert imp is not None and imp.name == fmt, "format detection"
     out = imp.records(item, LOC)
     assert len(out) == 1
     rec = out[0]
     if "skip" in expect:
-        assert isinstance(rec, formats.Skip) and rec.reason.startswith(expect["skip"])
+        assert isinstance(rec, Skip) and rec.reason.startswith(expect["skip"])
         return
     assert isinstance(rec, CallRecord)
     assert rec.id == rec.content_id() and rec.source.startswith("f.jsonl:7")
@@ -227,6 +236,7 @@ def test_importer_maps_to_canonical(fmt: str, item: Any, expect: dict[str, Any])
         "dropped": lambda: rec.extra.get("dropped_parts"),
         "streamed": lambda: rec.extra.get("streamed"),
         "user": lambda: next(m.content for m in rec.messages if m.role == "user"),
+        "system": lambda: next(m.content for m in rec.messages if m.role == "system"),
         "source_suffix": lambda: rec.source[len("f.jsonl:7"):],
         "year": lambda: rec.timestamp.year if rec.timestamp else None,
         "history_call": lambda: next((c.name, c.arguments) for m in rec.messages
@@ -272,7 +282,7 @@ BROKEN: list[tuple[str, Any, str]] = [
 def test_broken_items_raise_a_clear_reason(fmt: str, item: Any, reason: str) -> None:
     from pydantic import ValidationError
 
-    imp = formats.get(fmt)
+    imp = registry.get(fmt)
     with pytest.raises((ShapeError, ValidationError)) as info:
         imp.records(item, LOC)
     assert reason in str(info.value)
@@ -282,7 +292,7 @@ def test_unknown_format_suggests_a_name() -> None:
     from slmconvert.errors import ConfigError
 
     with pytest.raises(ConfigError, match="did you mean 'langfuse'"):
-        formats.get("langfus")
+        registry.get("langfus")
 
 
 json_values = st.recursive(
@@ -302,7 +312,7 @@ def test_random_json_never_crashes_an_importer(value: Any) -> None:
     """Any JSON value yields records/skips or a ShapeError/ValidationError, nothing else."""
     from pydantic import ValidationError
 
-    for cls in formats.IMPORTERS.values():
+    for cls in registry.IMPORTERS.values():
         try:
             cls().records(value, LOC)
         except (ShapeError, ValidationError):

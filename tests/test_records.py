@@ -10,7 +10,16 @@ import pytest
 from pydantic import ValidationError
 
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_records
-from slmconvert.core.records import CallRecord, Message, ToolCall, Usage, arrow_schema
+from slmconvert.core.records import (
+    CallRecord,
+    Message,
+    ToolCall,
+    Usage,
+    arrow_schema,
+    message_text,
+    request_text,
+    tool_names,
+)
 
 
 def make_record(i: int = 0, **kw) -> CallRecord:
@@ -79,3 +88,45 @@ def test_failed_write_leaves_no_file(tmp_path: Path) -> None:
         raise RuntimeError("killed")
     assert not path.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------- request text, tool names ----
+
+@pytest.mark.parametrize(("message", "text"), [
+    (Message(role="user", content="  Fly me to Paris \n"), "user: Fly me to Paris"),
+    (Message(role="assistant", tool_calls=[
+        ToolCall(name="book", arguments={"z": 1, "a": "é"}),
+        ToolCall(name="pay", arguments='{"amount": 1', arguments_error="bad JSON")]),
+     'assistant:  call book {"a": "\\u00e9", "z": 1} call pay "{\\"amount\\": 1"'),
+    (Message(role="tool", content='{"ok": true}', tool_call_id="c1"), 'tool: {"ok": true}'),
+])
+def test_message_text_renders_role_content_and_calls(message: Message, text: str) -> None:
+    assert message_text(message) == text
+
+
+def test_request_text_is_the_request_with_or_without_instructions() -> None:
+    rec = make_record()
+    assert request_text(rec) == "system: You book trips.\nuser: Fly me to Paris #0"
+    assert request_text(rec, instructions=False) == "user: Fly me to Paris #0"
+    # The response is not part of the request; argument key order does not matter.
+    other = make_record()
+    other.response = None
+    assert request_text(other) == request_text(rec)
+    a = Message(role="assistant", tool_calls=[ToolCall(name="f", arguments={"a": 1, "b": 2})])
+    b = Message(role="assistant", tool_calls=[ToolCall(name="f", arguments={"b": 2, "a": 1})])
+    assert message_text(a) == message_text(b)
+
+
+def test_tool_names_are_offered_called_and_answered_names() -> None:
+    rec = make_record()
+    assert tool_names(rec) == {"book"}
+    rec.tools.append({"name": "anthropic_style", "input_schema": {}})
+    rec.tools.append({"type": "function", "function": {"name": None}})
+    rec.messages += [
+        Message(role="assistant", tool_calls=[ToolCall(name="lookup", arguments={})]),
+        Message(role="tool", name="lookup_result", content="42"),
+        Message(role="user", name="alice", content="thanks"),  # a user's name is no tool
+    ]
+    assert tool_names(rec) == {"book", "anthropic_style", "lookup", "lookup_result"}
+    assert tool_names(CallRecord(source="x")) == set()
+

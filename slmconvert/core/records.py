@@ -88,6 +88,42 @@ class CallRecord(_Model):
         return self
 
 
+INSTRUCTION_ROLES: tuple[Role, ...] = ("system", "developer")
+
+
+def message_text(m: Message) -> str:
+    """One message as text: ``role: content`` (content stripped), then ``call NAME ARGS``
+    for each tool call, its arguments as sorted-key JSON; space-separated."""
+    calls = [f"call {tc.name} {json.dumps(tc.arguments, sort_keys=True)}" for tc in m.tool_calls]
+    return " ".join([f"{m.role}: {(m.content or '').strip()}", *calls])
+
+
+def request_text(rec: CallRecord, *, instructions: bool = True) -> str:
+    """A call's request as one text, for comparing requests: its messages in order as
+    :func:`message_text`, one per line; without the system/developer messages when
+    ``instructions`` is False (every call of one task shares them)."""
+    return "\n".join(message_text(m) for m in rec.messages
+                     if instructions or m.role not in INSTRUCTION_ROLES)
+
+
+def tool_names(rec: CallRecord) -> set[str]:
+    """Every tool name a call mentions: offered in ``tools`` (OpenAI or bare
+    ``{"name": ...}`` schemas), called by a message or the response, or naming a tool
+    result (``role=tool`` messages with a ``name``). Empty and non-string names are left
+    out."""
+    names: set[str] = set()
+    for t in rec.tools:
+        fn = (t.get("function") or t) if isinstance(t, dict) else None
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if isinstance(name, str) and name:
+            names.add(name)
+    for m in [*rec.messages, *([rec.response] if rec.response else [])]:
+        names.update(tc.name for tc in m.tool_calls if tc.name)
+        if m.role == "tool" and m.name:
+            names.add(m.name)
+    return names
+
+
 def _chars(m: Message) -> int:
     return len(m.content or "") + sum(len(json.dumps(tc.arguments)) for tc in m.tool_calls)
 

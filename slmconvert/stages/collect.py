@@ -22,9 +22,11 @@ from slmconvert.core.fsio import TMP_MARKER, atomic_path
 from slmconvert.core.parquet import RecordWriter
 from slmconvert.core.records import CallRecord, Message
 from slmconvert.errors import InputError, did_you_mean
-from slmconvert.importers import formats
+from slmconvert.importers import registry
+from slmconvert.importers.base import BatchIndex, Importer, Loc, Skip
+from slmconvert.importers.common import ShapeError
+from slmconvert.importers.openai import OpenAIBatchInput
 from slmconvert.importers.readers import LOG_SUFFIXES, BadItem, Item, iter_items, suffix_of
-from slmconvert.importers.shapes import ShapeError
 from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
 
 CALLS = "calls.parquet"
@@ -82,9 +84,9 @@ class CollectConfig(StageConfig):
     @field_validator("format")
     @classmethod
     def _known_format(cls, value: str | None) -> str | None:
-        if value is not None and value not in formats.IMPORTERS:
+        if value is not None and value not in registry.IMPORTERS:
             raise ValueError(f"unknown format '{value}'"
-                             f"{did_you_mean(value, list(formats.IMPORTERS))}")
+                             f"{did_you_mean(value, list(registry.IMPORTERS))}")
         return value
 
 
@@ -146,7 +148,7 @@ def expand_inputs(ctx: StageContext, patterns: list[str]) -> tuple[list[Path], l
     return files, ignored
 
 
-class _SqliteBatchIndex(formats.BatchIndex):
+class _SqliteBatchIndex(BatchIndex):
     """custom_id -> request body on disk, so joining a large batch keeps memory flat."""
 
     def __init__(self, path: Path) -> None:
@@ -274,12 +276,12 @@ class Collector:
         except ValueError:
             return str(path)
 
-    def _detect(self, path: Path) -> formats.Importer | None:
+    def _detect(self, path: Path) -> Importer | None:
         if self.cfg.format:
-            return formats.get(self.cfg.format)
+            return registry.get(self.cfg.format)
         for item in iter_items(path, self.max_bytes):
             if isinstance(item, Item):
-                return formats.detect(item.value)
+                return registry.detect(item.value)
         return None
 
     def run(self, files: list[Path], ignored: list[str]) -> StageResult:
@@ -294,13 +296,13 @@ class Collector:
                     self.ctx.reporter.task("collecting", total=len(files)) as task:
                 for path in files:  # batch inputs first: outputs are joined to them
                     imp = detected[path]
-                    if isinstance(imp, formats.OpenAIBatchInput):
+                    if isinstance(imp, OpenAIBatchInput):
                         stats[path].format = imp.name
                         self._index_batch(path, stats[path], index, quarantine)
                         task.advance()
                 for path in files:
                     imp = detected[path]
-                    if isinstance(imp, formats.OpenAIBatchInput):
+                    if isinstance(imp, OpenAIBatchInput):
                         continue
                     if imp is not None:
                         imp.batch_index = index
@@ -309,7 +311,7 @@ class Collector:
             usage = index.usage()
             for st in stats.values():
                 joined, unmatched = usage.get(st.file, (0, 0))
-                if st.format == formats.OpenAIBatchInput.name:
+                if st.format == OpenAIBatchInput.name:
                     st.joined, st.skipped = joined, st.skipped + unmatched
                     if unmatched:
                         st.skip_reasons["batch request without a result"] += unmatched
@@ -338,7 +340,7 @@ class Collector:
                 self._quarantine(q, st, item.line, st.format,
                                  f"duplicate custom_id {v['custom_id']!r} in batch input")
 
-    def _import_file(self, path: Path, imp: formats.Importer | None, st: FileStats,
+    def _import_file(self, path: Path, imp: Importer | None, st: FileStats,
                      writer: RecordWriter, q: Any) -> None:
         st.format = imp.name if imp else "unknown"
         for item in iter_items(path, self.max_bytes):
@@ -348,7 +350,7 @@ class Collector:
                 continue
             use = imp
             if use is None or (not self.cfg.format and not use.sniff(item.value)):
-                use = formats.detect(item.value)
+                use = registry.detect(item.value)
                 if use is not None:
                     use.batch_index = imp.batch_index if imp else None
             if use is None:
@@ -357,15 +359,15 @@ class Collector:
                 continue
             self._import_item(item, use, st, writer, q)
 
-    def _import_item(self, item: Item, imp: formats.Importer, st: FileStats,
+    def _import_item(self, item: Item, imp: Importer, st: FileStats,
                      writer: RecordWriter, q: Any) -> None:
-        loc = formats.Loc(st.file, item.line)
+        loc = Loc(st.file, item.line)
         produced = 0
         try:
             for out in imp.records(item.value, loc):
                 produced += 1
                 st.read += 1
-                if isinstance(out, formats.Skip):
+                if isinstance(out, Skip):
                     st.skipped += 1
                     st.skip_reasons[out.reason.split(" (")[0]] += 1
                 else:
