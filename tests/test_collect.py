@@ -83,7 +83,7 @@ def test_formats_files_and_reconciliation(tmp_path: Path) -> None:
     (logs / ".hidden.jsonl").write_text("ignored")
     result, records, q = collect(tmp_path, "logs")
     assert sorted(r.response.content for r in records) == ["1", "2", "3", "4", "5"]
-    assert result.summary["ignored_files"] == [str(logs / "notes.txt")]
+    assert result.summary["ignored_files"] == ["logs/notes.txt"]  # labelled like sources
     files = {f["file"]: f for f in result.summary["files"]}
     assert set(files) == {"logs/a.jsonl", "logs/b.jsonl.gz", "logs/c.json"}
     for f in files.values():
@@ -96,6 +96,37 @@ def test_formats_files_and_reconciliation(tmp_path: Path) -> None:
     (tmp_path / "ws2").mkdir()
     _, again, _ = collect(tmp_path / "ws2", str(out))
     assert sorted(r.id for r in again) == sorted(r.id for r in records)
+
+
+def test_sources_name_files_as_given_without_dir_dot_dot(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`slmconvert collect ../x/../logs` labels records ../logs/a.jsonl:N: relative as
+    given, folded, never this machine's absolute path; the same file named twice is read
+    once; an absolute input under the working directory is labelled relative to it."""
+    logs = tmp_path / "logs"
+    (tmp_path / "x").mkdir()
+    logs.mkdir()
+    write_jsonl(logs / "a.jsonl", [chat("one", "1"), "{broken"])
+    (logs / "notes.txt").write_text("not a log")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    res = CliRunner().invoke(app, ["collect", "../x/../logs", "../logs/a.jsonl", "--out", "ws"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((work / "ws/collect/manifest.json").read_text())["summary"]
+    records = list(iter_records(work / "ws/collect/calls.parquet"))
+    assert [r.source for r in records] == ["../logs/a.jsonl:1"]
+    assert [f["file"] for f in summary["files"]] == ["../logs/a.jsonl"]
+    assert summary["ignored_files"] == ["../logs/notes.txt"]
+    quarantine = (work / "ws/collect/quarantine.jsonl").read_text()
+    assert json.loads(quarantine)["file"] == "../logs/a.jsonl"
+    # An absolute path: relative when it lies under the base directory, else absolute.
+    _, inside, _ = collect(tmp_path, str(tmp_path / "x/../logs/a.jsonl"))
+    assert inside[0].source == "logs/a.jsonl:1"
+    _, outside, _ = collect(work, str(tmp_path / "x/../logs/a.jsonl"))
+    assert outside[0].source == f"{tmp_path.as_posix()}/logs/a.jsonl:1"
+    # The source is a label, not content: the record id does not depend on it.
+    assert inside[0].id == outside[0].id == records[0].id
 
 
 def test_conversations_are_linked_through_resent_history(tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
-"""core helpers shared by every layer: JSON sniffing and the email pattern."""
+"""core helpers shared by every layer: JSON sniffing, the email pattern, path labels."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from slmconvert.core.fsio import path_label
 from slmconvert.core.text import EMAIL_PATTERN, EMAIL_RE, sniff_json
 
 
@@ -49,3 +52,28 @@ def test_email_pattern_embeds_in_larger_patterns() -> None:
     display = re.compile(rf"(?P<name>[A-Z][a-z]+) <{EMAIL_PATTERN}>")
     m = display.search("From: Camille <c.d@example.org>")
     assert m is not None and m["name"] == "Camille"
+
+
+BASE = "/srv/project/pipelines"
+
+
+@pytest.mark.parametrize(("path", "label"), [
+    ("logs/a.jsonl", "logs/a.jsonl"),
+    ("./logs/./a.jsonl", "logs/a.jsonl"),
+    ("../x/../sample_logs/a.jsonl", "../sample_logs/a.jsonl"),
+    ("../pipelines/logs/a.jsonl", "logs/a.jsonl"),  # out and back in: folded
+    ("../../../../../data/a.jsonl", "../../../data/a.jsonl"),  # cannot climb above /
+    (f"{BASE}/logs/../logs/a.jsonl", "logs/a.jsonl"),  # absolute under base: relative
+    ("/data/x/../logs/a.jsonl", "/data/logs/a.jsonl"),  # absolute elsewhere: absolute
+    ("/srv/project/pipelines-old/a.jsonl", "/srv/project/pipelines-old/a.jsonl"),
+])
+def test_path_label(path: str, label: str) -> None:
+    assert path_label(path, BASE) == label
+
+
+def test_path_label_does_not_follow_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real" / "deep").mkdir(parents=True)
+    os.symlink(tmp_path / "real" / "deep", tmp_path / "link")
+    # Lexical: link/.. is the base directory, whatever the link points at.
+    assert path_label("link/../a.jsonl", tmp_path) == "a.jsonl"
+    assert path_label(tmp_path / "link" / "a.jsonl", tmp_path) == "link/a.jsonl"

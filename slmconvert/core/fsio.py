@@ -1,4 +1,4 @@
-"""Filesystem helpers: owner-only permissions and atomic writes.
+"""Filesystem helpers: owner-only permissions, atomic writes, stable path labels.
 
 Raw logs carry PII, so everything slmconvert creates in a workspace is 0700/0600.
 A file being written lives under a dot-name containing ``.tmp-`` and is renamed into
@@ -105,3 +105,24 @@ def open_private(path: Path, mode: str = "w") -> Any:
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
     fd = os.open(path, flags, FILE_MODE)
     return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
+
+
+def path_label(path: str | Path, base: str | Path) -> str:
+    """``path`` as a stable label for records and reports (not for opening files).
+
+    Normalised lexically, as :func:`os.path.normpath` does: ``dir/..`` and ``./`` are
+    folded and symlinks are not followed, so the label does not depend on how this
+    machine links its directories. A relative ``path`` (taken as relative to ``base``)
+    stays relative, climbing out of ``base`` with ``../`` where it must; an absolute one
+    becomes relative when it lies under ``base`` and stays absolute otherwise. POSIX
+    separators.
+    """
+    given = os.fspath(path)
+    root = os.path.abspath(base)
+    full = os.path.normpath(os.path.join(root, given))  # join keeps an absolute ``given``
+    try:
+        rel = os.path.relpath(full, root)
+    except ValueError:  # another drive (Windows)
+        return Path(full).as_posix()
+    outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+    return Path(full if outside and os.path.isabs(given) else rel).as_posix()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from slmconvert.core.fsio import TMP_MARKER, atomic_path
+from slmconvert.core.fsio import TMP_MARKER, atomic_path, path_label
 from slmconvert.core.parquet import RecordWriter
-from slmconvert.core.records import CallRecord, Message
+from slmconvert.core.records import CallRecord, message_text
 from slmconvert.errors import InputError, did_you_mean
 from slmconvert.importers import registry
 from slmconvert.importers.base import BatchIndex, Importer, Loc, Skip
@@ -117,9 +118,13 @@ class FileStats:
                 "quarantine_reasons": dict(self.quarantine_reasons.most_common(20))}
 
 
-def expand_inputs(ctx: StageContext, patterns: list[str]) -> tuple[list[Path], list[str]]:
-    """(log files in a stable order, files ignored for their type)."""
-    files: list[Path] = []
+def expand_inputs(ctx: StageContext, patterns: list[str]) -> tuple[dict[Path, str], list[str]]:
+    """(log file -> its label, in a stable order; labels of files ignored for their type).
+
+    A file's label is what records (``source``) and reports call it: see
+    :func:`input_label`. A file named twice (by two patterns) is read once."""
+    files: dict[Path, str] = {}
+    labels: set[str] = set()
     ignored: list[str] = []
     for pattern in patterns:
         path = ctx.resolve(pattern)
@@ -136,16 +141,29 @@ def expand_inputs(ctx: StageContext, patterns: list[str]) -> tuple[list[Path], l
         else:
             raise InputError(f"{pattern}: no such file or directory")
         for p in candidates:
+            label = input_label(ctx, pattern, p)
             if suffix_of(p) is None:
                 if path.is_file():  # named explicitly: say so rather than ignore it
                     raise InputError(f"{pattern}: unsupported file type (expected one of "
                                      f"{', '.join(LOG_SUFFIXES)})")
-                ignored.append(str(p))
-            elif p not in files:
-                files.append(p)
+                ignored.append(label)
+            elif label not in labels:
+                files[p] = label
+                labels.add(label)
     if not files:
         raise InputError(f"no log files found in {', '.join(patterns)}")
     return files, ignored
+
+
+def input_label(ctx: StageContext, pattern: str, path: Path) -> str:
+    """How records and reports name ``path``, found by the input ``pattern``: as the user
+    gave it, normalised (no ``dir/..``, symlinks not followed). A relative pattern gives
+    a path relative to the pipeline file's directory (the working directory for
+    ``slmconvert collect``), never this machine's absolute path; an absolute one stays
+    absolute unless it lies under that directory."""
+    given = path if Path(pattern).expanduser().is_absolute() else Path(
+        os.path.relpath(path, ctx.base_dir))
+    return path_label(given, ctx.base_dir)
 
 
 class _SqliteBatchIndex(BatchIndex):
@@ -184,11 +202,6 @@ class _SqliteBatchIndex(BatchIndex):
         self.path.unlink(missing_ok=True)
 
 
-def _msg_key(m: Message) -> str:
-    calls = [(tc.name, json.dumps(tc.arguments, sort_keys=True)) for tc in m.tool_calls]
-    return json.dumps([m.role, (m.content or "").strip(), calls], ensure_ascii=False)
-
-
 class ConversationLinker:
     """Agents resend the growing conversation on every call: a call whose messages start
     with an earlier call's request + response continues that call's conversation."""
@@ -201,7 +214,7 @@ class ConversationLinker:
         h = hashlib.sha256()
         prefixes: list[bytes] = []
         for m in rec.messages:
-            h.update(_msg_key(m).encode())
+            h.update(message_text(m).encode())
             h.update(b"\x00")
             prefixes.append(h.digest()[:12])
         if rec.conversation_id is None:
@@ -212,7 +225,7 @@ class ConversationLinker:
             else:
                 rec.conversation_id = "c-" + (prefixes[-1].hex()[:16] if prefixes else rec.id)
         if rec.response is not None:
-            h.update(_msg_key(rec.response).encode())
+            h.update(message_text(rec.response).encode())
             h.update(b"\x00")
             self._known[h.digest()[:12]] = rec.conversation_id
             if len(self._known) > self._window:  # conversations are local in time
@@ -245,14 +258,16 @@ def _apply_rules(rec: CallRecord, cfg: CollectConfig) -> None:
 
 class CollectStage(Stage):
     name = "collect"
-    version = "1"
+    # 2: record sources and file labels normalised (no dir/..); the conversation linker
+    # keys messages by message_text, so derived conversation ids (c-...) differ from 1.
+    version = "2"
     Config = CollectConfig
     description = ("S1: import agent call logs (OpenAI, Anthropic, Gemini, OpenTelemetry, "
                    "Langfuse, batch and fine-tuning files, VCR cassettes) into canonical "
                    "records; bad items are quarantined with file, line and reason.")
 
     def inputs(self, ctx: StageContext, cfg: CollectConfig) -> list[Path]:
-        return expand_inputs(ctx, cfg.inputs)[0]
+        return list(expand_inputs(ctx, cfg.inputs)[0])
 
     def run(self, ctx: StageContext, cfg: CollectConfig) -> StageResult:
         files, ignored = expand_inputs(ctx, cfg.inputs)
@@ -270,12 +285,6 @@ class Collector:
         self.human_facing = 0
         self.importer_errors = 0
 
-    def _display(self, path: Path) -> str:
-        try:
-            return path.resolve().relative_to(self.ctx.base_dir.resolve()).as_posix()
-        except ValueError:
-            return str(path)
-
     def _detect(self, path: Path) -> Importer | None:
         if self.cfg.format:
             return registry.get(self.cfg.format)
@@ -284,8 +293,9 @@ class Collector:
                 return registry.detect(item.value)
         return None
 
-    def run(self, files: list[Path], ignored: list[str]) -> StageResult:
-        stats = {p: FileStats(self._display(p)) for p in files}
+    def run(self, files: dict[Path, str], ignored: list[str]) -> StageResult:
+        """Import ``files`` (path -> label for records and reports)."""
+        stats = {p: FileStats(label) for p, label in files.items()}
         detected = {p: self._detect(p) for p in files}
         index_path = self.ctx.stage_dir / f".batch-index{TMP_MARKER}db"
         index = _SqliteBatchIndex(index_path)
