@@ -43,15 +43,22 @@ def _offline_email_recognizer() -> Any:
     return OfflineEmailRecognizer()
 
 
-def presidio_stock_analyzer(spacy_model: str, recognizers: Sequence[Any] = ()) -> Any:
+def spacy_engine(spacy_model: str) -> Any:
+    """Presidio's spaCy NLP engine for one model (a package name or a directory)."""
+    from presidio_analyzer.nlp_engine import NlpEngineProvider
+
+    return NlpEngineProvider(nlp_configuration={
+        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
+    }).create_engine()
+
+
+def presidio_stock_analyzer(spacy_model: str, recognizers: Sequence[Any] = (),
+                            nlp_engine: Any = None) -> Any:
     """Presidio's AnalyzerEngine with its predefined recognizers (the email one made
     offline), the given spaCy model, and any extra recognizers."""
     from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    nlp_engine = NlpEngineProvider(nlp_configuration={
-        "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
-    }).create_engine()
+    nlp_engine = nlp_engine or spacy_engine(spacy_model)
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
     registry.remove_recognizer("EmailRecognizer")
@@ -73,23 +80,19 @@ class Detector:
         self.spacy_model = installed_spacy_model(cfg.spacy_model)
         extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
         self.rules = rec.select(cfg.recognizers, extra)
-        ours = rec.presidio_recognizer(self.rules)
+        engine = spacy_engine(self.spacy_model)
+        ours = rec.presidio_recognizer(self.rules, words=rec.vocabulary(engine.nlp["en"]))
         if cfg.presidio_defaults:
-            self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours])
+            self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours], engine)
         else:
             from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-            from presidio_analyzer.nlp_engine import NlpEngineProvider
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
             registry = RecognizerRegistry(supported_languages=["en"])
             registry.add_recognizer(SpacyRecognizer(supported_language="en"))
             registry.add_recognizer(ours)
             self.analyzer = AnalyzerEngine(registry=registry, supported_languages=["en"],
-                                           nlp_engine=NlpEngineProvider(nlp_configuration={
-                                               "nlp_engine_name": "spacy", "models": [
-                                                   {"lang_code": "en",
-                                                    "model_name": self.spacy_model}]},
-                                           ).create_engine())
+                                           nlp_engine=engine)
         self._allow = {norm_value(a) for a in cfg.allow_list}
         self._cache: OrderedDict[str, list[Span]] = OrderedDict()
         self.entities = list(dict.fromkeys([*cfg.scrubbed_entities(), *cfg.report_only]))

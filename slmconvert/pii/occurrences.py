@@ -126,9 +126,18 @@ class Occurrences:
         """``found`` plus every other occurrence, overlapping spans merged."""
         from slmconvert.pii.spans import merge
 
-        extra = [s for s in self.find(text)
-                 if not any(k.start <= s.start and s.end <= k.end for k in found)]
-        return merge([*found, *extra]) if extra else found
+        kept = list(found)
+        extra: list[Span] = []
+        for s in self.find(text):
+            overlapping = [k for k in kept if k.start < s.end and s.start < k.end]
+            if s.entity == ID_ENTITY:  # a whole identifier replaces the parts found in it
+                kept = [k for k in kept if k not in overlapping]
+                extra.append(Span(min([s.start, *(k.start for k in overlapping)]),
+                                  max([s.end, *(k.end for k in overlapping)]), ID_ENTITY, 1.0))
+            elif not overlapping and not any(e.start < s.end and s.start < e.end
+                                             for e in extra):
+                extra.append(s)
+        return merge([*kept, *extra]) if extra else found
 
     def verify(self, texts: Iterable[str]) -> None:
         """Fail closed: nothing found in the call may be left in any scrubbed text."""

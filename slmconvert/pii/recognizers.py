@@ -36,8 +36,11 @@ class Rule:
     context: tuple[str, ...] = ()
     context_score: float = 0.0
     description: str = ""
+    lower_text_only: bool = False  # only in a text with no capital letter at all
 
     def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+        if self.lower_text_only and any(c.isupper() for c in text):
+            return
         has_v = "v" in self.pattern.groupindex
         for m in self.pattern.finditer(text):
             start, end = m.span("v") if has_v and m.group("v") is not None else m.span()
@@ -151,6 +154,7 @@ _STREET_SUFFIX = (
 # Street words written as a separate word after the name ("Király u. 15", "hegyalja út 98",
 # "Kask iela 14"), where the name itself may be lower-case.
 _STREET_AFTER = r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?)"
+_SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
 _STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
@@ -265,14 +269,20 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Dates next to 'born', 'DOB', 'date of birth', 'birthday'."),
     # --- street addresses (Presidio has no recognizer for them)
     Rule("street_number_first", "STREET_ADDRESS",
-         _c(rf"(?<![\w-]){_NUM}(?:\s+{_NUM})?\s+(?:{_WORD}\s+){{0,4}}?{_STREET_TYPES}\b\.?"
-            rf"{_TAIL}", re.IGNORECASE), 0.7,
-         description="'17 Harrow Lane, Leeds LS6 2QT', '90 Elm Rd, Apt 4'."),
+         _c(rf"(?<![\w-]){_NUM}(?:\s+{_NUM})?\s+(?:(?:{_CAP}|\d+(?:st|nd|rd|th))\s+){{0,4}}?"
+            rf"{_STREET_TYPES}\b\.?{_TAIL}"), 0.7,
+         description="'17 Harrow Lane, Leeds LS6 2QT', '90 Elm Rd, Apt 4': a building "
+                     "number, capitalised name words and a street type."),
+    Rule("street_number_first_lower", "STREET_ADDRESS",
+         _c(rf"(?<![\w-]){_NUM}\s+(?:{_WORD}\s+){{1,3}}?{_STREET_TYPES}\b\.?", re.IGNORECASE),
+         0.6, lower_text_only=True,
+         description="The same in a text with no capital letter: '12 elm street'."),
     Rule("street_suffix", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM}\s+)?(?:{_CAP}\s+){{0,2}}(?:[\w'’-]*(?i:{_STREET_SUFFIX})|"
-            rf"{_WORD}\s+(?i:{_STREET_AFTER})(?=\s+\d))"
-            rf"(?:\s+{_NUM}\.?)?(?!\w){_TAIL}"), 0.6,
-         description="European street names written with a suffix: 'Koskikatu 25'."),
+         _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+){{0,2}}{_SUFFIXED}(?:\s+{_NUM}\.?)?|"
+            rf"(?:{_CAP}\s+){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
+            rf"{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?)(?!\w){_TAIL}"), 0.6,
+         description="European street names written with a suffix, next to a building "
+                     "number: 'Rantakatu 14', '8 Lindenstrasse'."),
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{_STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
@@ -405,10 +415,22 @@ def _fold(word: str) -> str:
                    if not unicodedata.combining(c))
 
 
-def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
+def vocabulary(nlp: Any) -> frozenset[str]:
+    """Ordinary English words: the lemma index of the spaCy pipeline's lemmatizer (WordNet
+    nouns, verbs, adjectives and adverbs), empty when the pipeline has none."""
+    try:
+        index = nlp.get_pipe("lemmatizer").lookups.get_table("lemma_index")
+    except (KeyError, ValueError, AttributeError):
+        return frozenset()
+    return frozenset(w for pos in index for w in index[pos] if w.isalpha())
+
+
+def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
+                       ) -> Iterator[tuple[int, int, float]]:
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
 
-    The small English model often labels unfamiliar (non-English) names as ORG or
+    A run of ordinary English words (``words``) with no given name in it is a heading
+    or a product, not a name. The small English model often labels unfamiliar (non-English) names as ORG or
     nothing at all while still tagging them PROPN; this catches those names. It costs
     precision on other proper nouns, which is the right trade for training data.
     A common given name (:func:`first_names`) starts a run whatever spaCy said of it
@@ -434,6 +456,9 @@ def proper_noun_people(doc: Any) -> Iterator[tuple[int, int, float]]:
                 (t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
                 or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
+        if any(_fold(t.text) in names for t in run) is False and all(
+                t.lower_.rstrip(".") in words for t in named):
+            return  # ordinary words in title case ("Guilty Pleasures"), no given name
         if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
@@ -507,7 +532,8 @@ def pattern_rule(name: str, entity: str, regex: str, score: float) -> Rule:
     return Rule(name, entity, compiled, score, description="configured pattern")
 
 
-def presidio_recognizer(rules: Sequence[Rule], people: bool = True) -> Any:
+def presidio_recognizer(rules: Sequence[Rule], people: bool = True,
+                        words: frozenset[str] = frozenset()) -> Any:
     """One Presidio ``EntityRecognizer`` that runs every rule (and, with ``people``,
     :func:`proper_noun_people` on spaCy's tokens)."""
     from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -523,7 +549,7 @@ def presidio_recognizer(rules: Sequence[Rule], people: bool = True) -> Any:
             if nlp_artifacts is not None and getattr(nlp_artifacts, "tokens", None) is not None \
                     and (not wanted or "PERSON" in wanted) and people:
                 found = [(*f, "person_proper_noun") for f in proper_noun_people(
-                    nlp_artifacts.tokens)]
+                    nlp_artifacts.tokens, words)]
                 found += [(*f, "person_speaker") for f in dialogue_speakers(text)]
                 for start, end, score, name in found:
                     out.append(RecognizerResult("PERSON", start, end, score, recognition_metadata={
