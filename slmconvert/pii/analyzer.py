@@ -81,7 +81,8 @@ class Detector:
         extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
         self.rules = rec.select(cfg.recognizers, extra)
         engine = spacy_engine(self.spacy_model)
-        ours = rec.presidio_recognizer(self.rules, words=rec.vocabulary(engine.nlp["en"]))
+        self.words = rec.vocabulary(engine.nlp["en"])
+        ours = rec.presidio_recognizer(self.rules, words=self.words)
         if cfg.presidio_defaults:
             self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours], engine)
         else:

@@ -7,8 +7,9 @@ and ``-`` may), whatever its length:
 - every found value (whitespace between its words may vary);
 - every part of a found person's name ("odile" of "Odile Brun", "Li" of "Mia Li"),
   except particles and titles ("van", "de", "Dr."). A part that is also an English
-  function word ("Will", "May") is looked for only when capitalised, since the
-  lower-case word is the verb;
+  function word ("Will", "May"), or an ordinary English word of four letters or more
+  that is not a common given name ("Orchestra", "Baker"), is looked for only when
+  capitalised, since the lower-case word is the verb or the noun;
 - identifiers that contain a name part as one of their pieces (``mia_li_3668``,
   ``odile.brun``, ``MiaLi``) or are built from the name (``mli``, ``mli3668``,
   ``brun.o``): the whole identifier is one value, so it gets one placeholder
@@ -25,6 +26,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 
+from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import norm_value
 from slmconvert.pii.spans import Span
 
@@ -59,9 +61,10 @@ def _phrase(value: str) -> str:
 class Occurrences:
     """What one call's detectors found, and a search for it anywhere in a text."""
 
-    def __init__(self, values: dict[str, str]) -> None:
+    def __init__(self, values: dict[str, str], words: frozenset[str] = frozenset()) -> None:
         self.values = values  # normalised value -> entity type
-        stop = _function_words()
+        given = rec.first_names()
+        stop = _function_words() | {w for w in words if len(w) >= 4 and w not in given}
         parts: set[str] = set()
         for v, ent in values.items():
             if ent != "PERSON":

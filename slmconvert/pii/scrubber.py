@@ -142,7 +142,7 @@ class Scrubber:
             per_frag.append(keep)
             for s in keep:
                 values.setdefault(norm_value(f.text[s.start:s.end]), s.entity)
-        occurrences = Occurrences(values)
+        occurrences = Occurrences(values, self.detector.words)
         if self.cfg.propagate and occurrences:
             grown = [occurrences.spans(f.text, keep) for f, keep in zip(frags, per_frag,
                                                                           strict=True)]
