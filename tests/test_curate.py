@@ -27,7 +27,7 @@ from slmconvert.stages.curate import (
     CurateStage,
     MinHashLSH,
     NearDuplicates,
-    request_text,
+    near_duplicate_text,
 )
 
 REPO = Path(__file__).parent.parent
@@ -282,9 +282,9 @@ def test_minhash_flags_near_duplicates_only() -> None:
     assert lsh2.check_and_add("b", base, conversation="x") is None  # same conversation
 
 
-def test_request_text_skips_system_prompt_and_folds_digits() -> None:
+def test_near_duplicate_text_skips_system_prompt_and_folds_digits() -> None:
     r = booking_call()
-    t = request_text(r)
+    t = near_duplicate_text(r)
     assert "tripmate" not in t and "0000" in t
 
 

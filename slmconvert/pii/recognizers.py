@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from slmconvert.core.text import EMAIL_RE
 from slmconvert.errors import ConfigError, did_you_mean
 
 CONTEXT_WINDOW = 48  # characters before a match searched for context words
@@ -181,7 +182,7 @@ def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
 RULES: dict[str, Rule] = {r.name: r for r in [
     # --- contact details
     Rule("email", "EMAIL_ADDRESS",
-         _c(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}(?![\w-])"), 0.95,
+         EMAIL_RE, 0.95,
          description="Email addresses (no public-suffix lookup, so it works offline)."),
     Rule("phone_nanp", "PHONE_NUMBER",
          _c(r"(?<![\w+])(?:(?:\+?1|001)[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
@@ -430,9 +431,10 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
 
     A run of ordinary English words (``words``) with no given name in it is a heading
-    or a product, not a name. The small English model often labels unfamiliar (non-English) names as ORG or
-    nothing at all while still tagging them PROPN; this catches those names. It costs
-    precision on other proper nouns, which is the right trade for training data.
+    or a product, not a name. The small English model often labels unfamiliar
+    (non-English) names as ORG or nothing at all while still tagging them PROPN; this
+    catches those names. It costs precision on other proper nouns, which is the right
+    trade for training data.
     A common given name (:func:`first_names`) starts a run whatever spaCy said of it
     ("Why is Ingrid so late?" is tagged a place), and the proper nouns after it
     join the run. In a text with no capital letter at all, a lower-case proper noun or

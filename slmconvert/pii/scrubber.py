@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from slmconvert.core.records import CallRecord, Message
+from slmconvert.core.records import CallRecord, Message, tool_names
 from slmconvert.pii.analyzer import Detector
 from slmconvert.pii.config import PiiConfig, norm_key, norm_value
 from slmconvert.pii.occurrences import ID_ENTITY, Occurrences, ScrubError
@@ -86,7 +86,7 @@ class Scrubber:
                 plans.append(ScrubError(f"reading the call raised {type(exc).__name__}"))
                 continue
             plans.append(made)
-            names = tool_names(r)
+            names = allowed_names(r)
             texts.extend(f.text for f in made.frags)
             allow.extend(names for _ in made.frags)
         try:
@@ -124,7 +124,7 @@ class Scrubber:
         from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
         frags = plan.frags
-        names = tool_names(r)
+        names = allowed_names(r)
         per_frag: list[list[Span]] = []
         values: dict[str, str] = {}  # normalised value -> entity, everything found in the call
         for f, found in zip(frags, spans, strict=True):
@@ -177,12 +177,6 @@ class Scrubber:
         return r
 
 
-def tool_names(r: CallRecord) -> set[str]:
+def allowed_names(r: CallRecord) -> set[str]:
     """The normalised names of the tools a call offers or calls: never scrubbed."""
-    names = {str((t.get("function") or t).get("name", "")) for t in r.tools
-             if isinstance(t, dict)}
-    for m in [*r.messages, *([r.response] if r.response else [])]:
-        names.update(tc.name for tc in m.tool_calls)
-        if m.role == "tool" and m.name:
-            names.add(m.name)
-    return {norm_value(n) for n in names if n}
+    return {norm_value(n) for n in tool_names(r)}

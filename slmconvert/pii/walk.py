@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slmconvert.core.records import CallRecord, Message
+from slmconvert.core.text import sniff_json
 from slmconvert.pii.config import norm_key
 
 
@@ -56,7 +57,7 @@ def fragments(r: CallRecord, provenance_keys: Collection[str] = ()) -> Plan:
     for m in [*r.messages, *([r.response] if r.response else [])]:
         place = "tool_results" if m.role == "tool" else (
             "response" if m is r.response else "messages")
-        parsed = json_or_none(m.content) if m.role == "tool" and m.content else None
+        parsed = sniff_json(m.content) if m.role == "tool" and m.content else None
         if isinstance(parsed, (dict, list)):  # a JSON tool result: scrub its values
             box = _Box(parsed)
             _walk(parsed, box, None, place, plan)
@@ -94,17 +95,6 @@ def _walk(value: Any, box: _Box, key: str | None, place: str, plan: Plan,
             isinstance(value, (int, float)) and not isinstance(value, bool)
             and len(str(abs(int(value)))) >= 6):
         plan.frags.append(Fragment(str(value), place, box.setter(parent, slot), key, kept))
-
-
-def json_or_none(text: str) -> Any:
-    """``text`` parsed as JSON when it looks like an object or a list, else None."""
-    s = text.lstrip()
-    if not s or s[0] not in "{[":
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def _dump_back(m: Message, box: _Box) -> Callable[[], None]:

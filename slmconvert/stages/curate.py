@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
-from slmconvert.core.records import CallRecord, from_row, token_counts
+from slmconvert.core.records import CallRecord, from_row, request_text, token_counts
 from slmconvert.errors import InputError
 from slmconvert.pii.config import PiiConfig, check_config
 from slmconvert.pii.occurrences import ScrubError
@@ -156,19 +156,12 @@ class MinHashLSH:
                 for i in range(self.cfg.bands)]
 
 
-def request_text(rec: CallRecord) -> str:
+def near_duplicate_text(rec: CallRecord) -> str:
     """The request without its system prompt, lower-cased, digits folded, for near-dups.
 
     The system prompt is left out: every call of one task shares it, so it would make
     all of them look alike."""
-    parts = []
-    for m in rec.messages:
-        if m.role in ("system", "developer"):
-            continue
-        parts.append(f"{m.role}: {m.content or ''}")
-        parts += [f"call {tc.name} {json.dumps(tc.arguments, sort_keys=True)}"
-                  for tc in m.tool_calls]
-    text = " ".join(parts).lower()
+    text = request_text(rec, instructions=False).lower()
     return " ".join(re.sub(r"\d", "0", text).split())
 
 
@@ -265,7 +258,7 @@ class Curator:
                 reason = filter_reason(rec, cfg.filters)
                 sig = None
                 if reason is None and near is not None:
-                    sig = near.signature(request_text(rec))
+                    sig = near.signature(near_duplicate_text(rec))
                     twin = near.find(sig, rec.conversation_id)
                     if twin is not None:
                         drop(rec, "near_duplicate", duplicate_of=twin)
