@@ -103,9 +103,12 @@ _DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[
                         r"\d{1,2}:\d{2}(?::\d{2})?)$")
 
 
+_DATE_START = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}(?!\d)")  # "2006-04-07 09": a timestamp
+
+
 def phone_ok(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
-    if not 7 <= digits <= 15 or _DATE_LIKE.match(value.strip()):
+    if not 7 <= digits <= 15 or _DATE_LIKE.match(value.strip()) or _DATE_START.match(value):
         return False
     return not ip_ok(value.strip())
 
@@ -154,7 +157,9 @@ _STREET_SUFFIX = (
 )
 # Street words written as a separate word after the name ("Király u. 15", "hegyalja út 98",
 # "Kask iela 14"), where the name itself may be lower-case.
-_STREET_AFTER = r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?)"
+_STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
+                 r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
+                 r"strasse|weg|laan|straat)")
 _SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
 _STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
@@ -300,6 +305,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
          description="A street named without a number after on/at: 'the cafe on Willow "
                      "Brook Street'."),
+    Rule("street_before_unit", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?P<v>(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\.?),?\s+(?={_UNIT}(?!\w))"),
+         0.55,
+         description="A street name and house number before an apartment or suite: "
+                     "'Lindqvist 12 Apt. 5'."),
+    Rule("street_line", "STREET_ADDRESS",
+         _c(rf"(?<![\w.,-])(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
+            rf"(?=\n[ \t>]*[A-ZÀ-ÖØ-ÞĀ-Ž])"), 0.5,
+         description="An address line of a multi-line block: a number, capitalised name "
+                     "words and a house number, with the town on the next line."),
     Rule("street_unit", "STREET_ADDRESS",
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
@@ -325,8 +340,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A postal code closing an address block ('Tampere 33100')."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            r"(?P<v>\d{4,6}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
-         description="A postal code after its label: 'ZIP: 48213', 'postcode SW1A 1AA'."),
+            r"(?P<v>\d{3,6}(?:[- ]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
+         description="A postal code of any national shape after its label: 'ZIP: 48213', "
+                     "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)
     Rule("person_title", "PERSON",
          _c(r"(?<!\w)(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|mme|mlle|herr|frau|sr|sra)\.?\s+"

@@ -134,6 +134,30 @@ def _join(text: str, spans: list[Span],
     return joined
 
 
+# A line of a postal address block: short, no label, mail address, question or sentence.
+_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t>]*(?P<line>(?=[^\n]*[A-ZÀ-ÞĀ-Ž\d])"
+                         r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
+_REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:[^\W_][\w'’.-]*[ \t]*,?[ \t]*){1,3}?)"
+                           r"[ \t]*(?=\n|$)")
+
+
+def _block_end(text: str, end: int) -> int:
+    """The end of the address block an address ending at ``end`` belongs to: the rest of
+    its line when that is a few words (", nan 18237"), then each following line while it
+    is short and looks like an address line (town, region, country, postal code), up
+    to a blank line; at most four lines."""
+    if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,"):
+        end = m.end("rest")
+    for _ in range(4):
+        if text[end:end + 1] not in ("", "\n", " ", "\t", ","):
+            break
+        m = _BLOCK_LINE.match(text, end)
+        if not m or len(m.group("line").split()) > 5:
+            break
+        end = m.end("line")
+    return end
+
+
 def address_blocks(text: str, spans: list[Span]) -> list[Span]:
     """Grow street-address spans into the whole address block (backwards over the street
     name and building number, forwards over town, state, country and postal code), and
@@ -157,7 +181,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
             if not m:
                 break
             end = m.end("seg")
-        out.append(Span(s.start, end, s.entity, s.score))
+        out.append(Span(s.start, _block_end(text, end), s.entity, s.score))
     joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
                    if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
                    and "\n\n" not in gap else None)
