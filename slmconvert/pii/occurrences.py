@@ -77,7 +77,8 @@ class Occurrences:
         self.parts = {p for p in parts if p not in stop}          # any case
         self.cased_parts = {p for p in parts if p in stop}        # capitalised only
         self.built = self._built_names()
-        everything = sorted({*values, *self.parts}, key=len, reverse=True)
+        whole = {v for v, ent in values.items() if ent != "PERSON" or " " in v}
+        everything = sorted({*whole, *self.parts}, key=len, reverse=True)
         self._any_case = re.compile(_B + "(?:" + "|".join(map(_phrase, everything)) + ")" + _E,
                                     re.IGNORECASE) if everything else None
         cased = sorted(self.cased_parts, key=len, reverse=True)

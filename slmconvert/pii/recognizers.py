@@ -474,7 +474,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                 (t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
                 or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
-        if any(_fold(t.text) in names for t in run) is False and all(
+        if not any(_fold(t.text) in names for t in run) and all(
                 t.lower_.rstrip(".") in words for t in named):
             return  # ordinary words in title case ("Guilty Pleasures"), no given name
         if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
