@@ -116,8 +116,9 @@ class Detector:
                 self._cache[text] = [Span(r.start, r.end, r.entity_type, r.score)
                                      for r in results
                                      if r.score >= self.cfg.threshold(r.entity_type)
-                                     and not (r.entity_type == "PERSON"
-                                              and in_path(text, r.start, r.end))]
+                                     and not (r.entity_type == "PERSON" and (
+                                         in_path(text, r.start, r.end)
+                                         or code_like(text[r.start:r.end])))]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []
@@ -133,6 +134,14 @@ class Detector:
 
 
 _PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")
+
+
+_CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]")
+
+
+def code_like(value: str) -> bool:
+    """An identifier, not a name: ``order_id``, ``java.lang``, ``tempC``, ``G14``."""
+    return bool(_CODE_LIKE.search(value))
 
 
 def in_path(text: str, start: int, end: int) -> bool:

@@ -453,8 +453,9 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     trade for training data.
     A common given name (:func:`first_names`) starts a run whatever spaCy said of it
     ("Why is Ingrid so late?" is tagged a place), and the proper nouns after it
-    join the run. In a text with no capital letter at all, a lower-case proper noun or
-    given name counts as a name ("follow up with priya raman").
+    join the run. In a text with no capital letter at all, only a given name starts a
+    run ("follow up with priya raman"): lower-case code, JSON and chat are full of words
+    spaCy tags as proper nouns.
     """
     names = first_names()
     lower = not any(c.isupper() for c in doc.text)
@@ -488,7 +489,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         surname = bool(run) and _fold(run[0].text) in names and cased and not tok.is_stop and (
             not lower or tok.pos_ in ("PROPN", "NOUN", "ADJ", "VERB", "X"))
         if len(run) < 4 and (given or surname or (
-                tok.pos_ == "PROPN" and cased and tok.i not in blocked)):
+                tok.pos_ == "PROPN" and cased and not lower and tok.i not in blocked)):
             run.append(tok)
             continue
         if run:
