@@ -118,7 +118,8 @@ class Detector:
                                      if r.score >= self.cfg.threshold(r.entity_type)
                                      and not (r.entity_type == "PERSON" and (
                                          in_path(text, r.start, r.end)
-                                         or code_like(text[r.start:r.end])))]
+                                         or code_like(text[r.start:r.end])
+                                         or rec.org_like(text, r.start, r.end)))]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []

@@ -184,6 +184,12 @@ def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+# Words for a role, not a person, after "I am", "Dear", "Sir" ...
+_ROLE_WORDS = {"user", "users", "bot", "assistant", "agent", "customer", "customers", "admin",
+               "system", "ai", "sir", "madam", "team", "all", "everyone", "friend", "friends",
+               "colleague", "colleagues", "member", "members", "guest", "here", "there",
+               "sorry", "happy", "glad", "not", "also", "the", "a", "an"}
+
 RULES: dict[str, Rule] = {r.name: r for r in [
     # --- contact details
     Rule("email", "EMAIL_ADDRESS",
@@ -347,6 +353,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_title", "PERSON",
          _c(r"(?<!\w)(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|mme|mlle|herr|frau|sr|sra)\.?\s+"
             r"(?P<v>[A-Za-zÀ-ÖØ-öø-ÿĀ-ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.7,
+         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
          description="Names after a title: 'Ms. Okonkwo', 'Dr Anna Berg'."),
     Rule("email_display_name", "PERSON",
          _c(r"(?P<v>(?<![\w'’-])[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*"
@@ -395,10 +402,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"please|I|you|we|let's|what|where|when|how|why|thank)\b)"), 0.5,
          description="A name addressed at the start of a line: 'Tavi, can you ...'."),
     Rule("person_intro", "PERSON",
-         _c(r"(?i:\bmy\s+name\s+is|\bname(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:)?|\bi\s+am|\bi'm|\bthis\s+is|\bdear|\bsincerely,?"
+         _c(r"(?i:\bmy\s+name\s+is|\bname(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:|\?)?|\bi\s+am|\bi'm|"
+            r"\bthis\s+is|\bdear|\bsincerely,?|\b(?:was|is|be|been|were)\s+(?:called|named)"
             r"|\bregards,?|\bthanks,|\bcheers,|\bsigned,?|\bcontact\s+person\s*:|\bpassenger\s*:"
             r"|\bguest\s*:|\bcustomer\s*:|\bholder\s*:)\s+"
             r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.55,
+         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
          description="Capitalised names after 'my name is', 'Dear', 'Regards,', 'Passenger:'."),
 ]}
 
@@ -415,7 +424,38 @@ _ORG_WORDS = {
     "technologies", "labs", "services", "international", "holdings", "capital", "media",
     "street", "road", "avenue", "api", "sdk", "cloud", "ai", "app", "platform", "team",
     "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "orchestra", "associates", "incorporated", "enterprises", "industries", "studios",
+    "studio", "records", "trust", "society", "club", "committee", "union", "network",
+    "consulting", "ventures", "works", "press", "publishing", "pharma", "motors",
+    "logistics", "software", "analytics", "insights", "data", "health", "energy",
+    "inn", "suites", "lodge", "airport", "station", "terminal", "museum", "church",
+    "cathedral", "stadium", "arena", "theatre", "theater", "library", "mall", "market",
 }
+def org_like(text: str, start: int, end: int) -> bool:
+    """A "name" that holds or is followed by an organisation or venue word ("Williamson
+    Orchestra", "Hilton Garden Inn", "Acme Ltd")."""
+    words = re.findall(r"[^\W\d_]+", text[start:end].lower())
+    if any(w in _ORG_WORDS for w in words):
+        return True
+    pos = end
+    for _ in range(6):  # "Davis, Reynolds and Williamson Orchestra"
+        m = _NAME_OR_JOIN.match(text, pos)
+        if not m:
+            return False
+        w, pos = m.group(1), m.end()
+        if w.lower() in _ORG_WORDS and w[0].isupper():
+            return True
+        if not (w[0].isupper() or w in ("and", "&")):
+            return False
+    return False
+
+
+_NAME_OR_JOIN = re.compile(r"[ \t,]*([^\W\d_][\w'’-]*|&)")
+
+
+# Prepositions after which a capitalised word with no given name in it is a place.
+_PLACE_BEFORE = {"in", "at", "near", "from", "via", "into", "across", "around", "outside",
+                 "inside", "throughout", "towards", "toward"}
 PROPER_NOUN_SCORE = 0.5
 
 
@@ -453,9 +493,8 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     trade for training data.
     A common given name (:func:`first_names`) starts a run whatever spaCy said of it
     ("Why is Ingrid so late?" is tagged a place), and the proper nouns after it
-    join the run. In a text with no capital letter at all, only a given name starts a
-    run ("follow up with priya raman"): lower-case code, JSON and chat are full of words
-    spaCy tags as proper nouns.
+    join the run. In a text with no capital letter at all, a given name or a proper noun
+    that is not an ordinary English word starts a run ("follow up with priya raman").
     """
     names = first_names()
     lower = not any(c.isupper() for c in doc.text)
@@ -476,9 +515,14 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                 or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
         if not any(_fold(t.text) in names for t in run) and all(
-                t.lower_.rstrip(".") in words for t in named):
+                t.lower_.rstrip(".") in words or t.lemma_.lower() in words for t in named):
             return  # ordinary words in title case ("Guilty Pleasures"), no given name
-        if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in run):
+        if not any(_fold(t.text) in names for t in run) and t.i > 0 \
+                and t.nbor(-1).lower_ in _PLACE_BEFORE:
+            return  # "flew in from Loeches": a place
+        nxt = run[-1].nbor(1).lower_ if run[-1].i + 1 < len(t.doc) else ""
+        if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in [*run]) \
+                and nxt not in _ORG_WORDS:
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
     for tok in doc:
@@ -489,7 +533,8 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         surname = bool(run) and _fold(run[0].text) in names and cased and not tok.is_stop and (
             not lower or tok.pos_ in ("PROPN", "NOUN", "ADJ", "VERB", "X"))
         if len(run) < 4 and (given or surname or (
-                tok.pos_ == "PROPN" and cased and not lower and tok.i not in blocked)):
+                tok.pos_ == "PROPN" and cased and tok.i not in blocked
+                and not (lower and (len(word) < 3 or tok.lower_ in words)))):
             run.append(tok)
             continue
         if run:

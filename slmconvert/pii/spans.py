@@ -101,9 +101,20 @@ _NAME_LIST_LOWER = re.compile(rf"{_LIST_ITEM_LOWER}(?:,\s*{_LIST_ITEM_LOWER})+,?
                               rf"{_LIST_ITEM_LOWER}")
 
 
+_CAPNAME = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
+_AND_NAME_AFTER = re.compile(rf"[ \t]+(?:and|or|&)[ \t]+(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)"
+                             rf"(?![\w'’-])")
+_AND_NAME_BEFORE = re.compile(rf"(?<![\w'’-])(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)[ \t]+"
+                              rf"(?:and|or|&)[ \t]+$")
+_NOT_A_NAME_START = {"the", "a", "an", "this", "that", "these", "those", "my", "our", "your",
+                     "his", "her", "their", "its", "i", "we", "you", "he", "she", "they",
+                     "it", "mr", "mrs", "ms", "dr", "also", "then", "not", "all"}
+
+
 def people(text: str, spans: list[Span]) -> list[Span]:
     """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg'),
-    and call every member of a list a person when two of its members are people."""
+    call every member of a list a person when two of its members are people, and the
+    capitalised name joined to a person by "and" ("Kadiev and Adams") a person too."""
     extra: list[Span] = []
     lower = not any(c.isupper() for c in text)
     for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
@@ -112,6 +123,12 @@ def people(text: str, spans: list[Span]) -> list[Span]:
         hits = [s for s in spans if s.entity == "PERSON" and m.start() <= s.start < m.end()]
         if len(hits) >= 2:
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
+    for s in spans:  # "Kadiev and Adams": the other of two people joined by "and"
+        if s.entity != "PERSON":
+            continue
+        for m in (_AND_NAME_AFTER.match(text, s.end), _AND_NAME_BEFORE.search(text, 0, s.start)):
+            if m and m.group("n").split()[0].lower() not in _NOT_A_NAME_START:
+                extra.append(Span(m.start("n"), m.end("n"), "PERSON", 0.5))
     out = merge([*spans, *extra]) if extra else spans
     out = [Span(s.start, _word_end(text, s.end), s.entity, s.score) if s.entity == "PERSON"
            else s for s in out]
