@@ -208,6 +208,14 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     ("Send it to: Ilse and Ostergade 14", ["Ilse", "Ostergade", "14"]),
     ("Our office is at Brandvik 52 Solberg Heights, Tromvik", ["Brandvik", "52", "Tromvik"]),
     ("Post it to Koepstrasse 9, Ober-Ramsdorf", ["Koepstrasse", "Ramsdorf"]),
+    # the other of two people joined by "and"; cues "called", a name question
+    ("Okafor and Lindqvist were the engineers on call.", ["Okafor", "Lindqvist"]),
+    ("her sister was called Mirela Dancu", ["Mirela", "Dancu"]),
+    ("What is your surname? Okonkwo", ["Okonkwo"]),
+    # address blocks: street and number before a unit, a number-name-number line
+    ("Ship to Brekke 14 Apt. 2, Tromvik", ["Brekke", "14"]),
+    ("Send it here:\n4410 Varden 27\nSOLBERG\nNorway", ["4410", "Varden", "SOLBERG"]),
+    ("my zip code is 123 45", ["123 45"]),
 ])
 def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
                                                   gone: list[str]) -> None:
@@ -220,6 +228,13 @@ def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
     "Use get_weather for Paris; version 2.4.1 shipped on 2025-01-15.",
     "The bus leaves at 10:30 from platform 4.",
     "Loaded tests/data/rsp_cache.json#61 and tests/data/x.json",
+    '{"properties": {"order_id": {"type": "string"}, "city": {"type": "string"}}}',
+    "java.lang.NullPointerException at refill_per_s in tempC",
+    "The Harlow Orchestra played at the festival.",
+    "We flew in from Brackley on Monday.",
+    "I am User and this is the bot.",
+    "Started 2024-06-07 09:15:22 by the scheduler.",
+    "SELECT * FROM t ORDER BY ts ROWS BETWEEN 6 PRECEDING AND CURRENT ROW",
 ])
 def test_scrubber_leaves_ordinary_text(scrubber: Scrubber, text: str) -> None:
     assert scrubber.scrub_text(text)[0] == text

@@ -402,7 +402,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"please|I|you|we|let's|what|where|when|how|why|thank)\b)"), 0.5,
          description="A name addressed at the start of a line: 'Tavi, can you ...'."),
     Rule("person_intro", "PERSON",
-         _c(r"(?i:\bmy\s+name\s+is|\bname(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:|\?)?|\bi\s+am|\bi'm|"
+         _c(r"(?i:\bmy\s+name\s+is|\b(?:sur|(?:first|last|family|given)\s+)?name"
+            r"(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:|\?)?|\bi\s+am|\bi'm|"
             r"\bthis\s+is|\bdear|\bsincerely,?|\b(?:was|is|be|been|were)\s+(?:called|named)"
             r"|\bregards,?|\bthanks,|\bcheers,|\bsigned,?|\bcontact\s+person\s*:|\bpassenger\s*:"
             r"|\bguest\s*:|\bcustomer\s*:|\bholder\s*:)\s+"
