@@ -215,6 +215,7 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     # address blocks: street and number before a unit, a number-name-number line
     ("Ship to Brekke 14 Apt. 2, Tromvik", ["Brekke", "14"]),
     ("Send it here:\n4410 Varden 27\nSOLBERG\nNorway", ["4410", "Varden", "SOLBERG"]),
+    ("Meet at the corner of ul. Lipowa 3 and Tarrow Road?", ["Lipowa", "Tarrow"]),
     ("my zip code is 123 45", ["123 45"]),
 ])
 def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,

@@ -335,9 +335,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"\s*(?P<v>\d[^\n;]{3,80}?)(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to' that starts with a number."),
     Rule("street_corner", "STREET_ADDRESS",
-         _c(r"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|[^\n.,;?!]){3,60}?\s+and\s+[^\n.,;?!]{2,40}?)"
+         _c(r"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!])"
+            r"{3,60}?\s+and\s+(?:(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!]){2,40}?)"
             r"(?=\s*(?:\n|[.,;?!]|$| in | on | at | for ))"), 0.6,
-         description="Intersections: 'the corner of Oak Street and 5th Avenue'."),
+         description="Intersections: 'the corner of Oak Street and 5th Avenue', 'the "
+                     "corner of ul. Lipowa 3 and Mill Road'."),
     Rule("postal_after_place", "STREET_ADDRESS",
          _c(r"(?<=[A-Za-zÀ-ÿ])(?:,\s*|\s+|\n\s*)(?P<v>\d{4,6}(?:-\d{4})?)(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
