@@ -37,7 +37,8 @@ NOT_NAME_PARTS = frozenset({
     "sr", "ii", "iii", "iv", "st"})
 _B = r"(?<![^\W_])"        # no letter or digit before
 _E = r"(?![^\W_])"         # no letter or digit after
-_IDENT = re.compile(r"(?<![\w.@-])[^\W_][\w.-]*[^\W_](?![\w@]|[.-]\w)")
+_IDENT = re.compile(r"(?<![\w.@-])(?=[\w.-]*(?:[_.-]|\d|[a-z][A-Z]))[^\W_][\w.-]*[^\W_]"
+                    r"(?![\w@]|[.-]\w)")
 _PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?(?:_\d+)?>")
 
@@ -53,6 +54,13 @@ def _function_words() -> frozenset[str]:
     return frozenset(STOP_WORDS)
 
 
+def cased_only(words: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Name parts searched for only capitalised: English function words, and the
+    ordinary ``words`` of four letters or more that are not common given names."""
+    given = rec.first_names()
+    return _function_words() | {w for w in words if len(w) >= 4 and w not in given}
+
+
 def _phrase(value: str) -> str:
     """A regular expression for a normalised value: any whitespace between its words."""
     return r"\s+".join(re.escape(w) for w in value.split())
@@ -61,10 +69,9 @@ def _phrase(value: str) -> str:
 class Occurrences:
     """What one call's detectors found, and a search for it anywhere in a text."""
 
-    def __init__(self, values: dict[str, str], words: frozenset[str] = frozenset()) -> None:
+    def __init__(self, values: dict[str, str], cased: frozenset[str] | None = None) -> None:
         self.values = values  # normalised value -> entity type
-        given = rec.first_names()
-        stop = _function_words() | {w for w in words if len(w) >= 4 and w not in given}
+        stop = cased if cased is not None else cased_only()
         parts: set[str] = set()
         for v, ent in values.items():
             if ent != "PERSON":
@@ -77,6 +84,9 @@ class Occurrences:
         self.parts = {p for p in parts if p not in stop}          # any case
         self.cased_parts = {p for p in parts if p in stop}        # capitalised only
         self.built = self._built_names()
+        self._built_re = re.compile(_B + "(?:" + "|".join(
+            map(re.escape, sorted(self.built, key=len, reverse=True))) + r")\d*" + _E,
+            re.IGNORECASE) if self.built else None
         whole = {v for v, ent in values.items() if ent != "PERSON" or " " in v}
         everything = sorted({*whole, *self.parts}, key=len, reverse=True)
         self._any_case = re.compile(_B + "(?:" + "|".join(map(_phrase, everything)) + ")" + _E,
@@ -112,15 +122,15 @@ class Occurrences:
             for m in pattern.finditer(text):
                 key = norm_value(m.group())
                 yield Span(m.start(), m.end(), self.values.get(key, "PERSON"), 1.0)
+        if self._built_re is not None:
+            for m in self._built_re.finditer(text):
+                yield Span(m.start(), m.end(), ID_ENTITY, 1.0)
         for m in _IDENT.finditer(text):
             if self._names_someone(m.group()):
                 yield Span(m.start(), m.end(), ID_ENTITY, 1.0)
 
     def _names_someone(self, ident: str) -> bool:
         pieces = [p.lower() for p in _PIECE.findall(ident)]
-        if len(pieces) < 2 and not any(c.isdigit() for c in ident):
-            return ident.lower() in self.built or ident.lower().rstrip("0123456789") in \
-                self.built and ident.lower() != ident.lower().rstrip("0123456789")
         names = [p for p in pieces if p in self.parts or p in self.cased_parts]
         if any(p in self.parts for p in names) or len(set(names)) >= 2:
             return True

@@ -21,7 +21,7 @@ from typing import Any
 from slmconvert.core.records import CallRecord, Message, tool_names
 from slmconvert.pii.analyzer import Detector
 from slmconvert.pii.config import PiiConfig, norm_key, norm_value
-from slmconvert.pii.occurrences import ID_ENTITY, Occurrences, ScrubError
+from slmconvert.pii.occurrences import ID_ENTITY, Occurrences, ScrubError, cased_only
 from slmconvert.pii.placeholders import Replacements
 from slmconvert.pii.spans import Span, address_blocks, merge, people
 from slmconvert.pii.surrogates import SURROGATE_KEY_ENV
@@ -65,6 +65,7 @@ class Scrubber:
         secret = os.environ.get(SURROGATE_KEY_ENV, "")
         self._key = hashlib.sha256(f"slmconvert-surrogate:{seed}:{secret}".encode()).digest()
         self.stats = ScrubStats()
+        self._cased = cased_only(self.detector.words)
 
     # ---- public
     def scrub_batch(self, records: Sequence[CallRecord]) -> list[CallRecord | ScrubError]:
@@ -142,7 +143,7 @@ class Scrubber:
             per_frag.append(keep)
             for s in keep:
                 values.setdefault(norm_value(f.text[s.start:s.end]), s.entity)
-        occurrences = Occurrences(values, self.detector.words)
+        occurrences = Occurrences(values, self._cased)
         if self.cfg.propagate and occurrences:
             grown = [occurrences.spans(f.text, keep) for f, keep in zip(frags, per_frag,
                                                                           strict=True)]
