@@ -91,9 +91,9 @@ class Occurrences:
         everything = sorted({*whole, *self.parts}, key=len, reverse=True)
         self._any_case = re.compile(_B + "(?:" + "|".join(map(_phrase, everything)) + ")" + _E,
                                     re.IGNORECASE) if everything else None
-        cased = sorted(self.cased_parts, key=len, reverse=True)
+        title = sorted(self.cased_parts, key=len, reverse=True)
         self._cased = re.compile(_B + "(?:" + "|".join(
-            f"{re.escape(p.title())}|{re.escape(p.upper())}" for p in cased) + ")" + _E
+            f"{re.escape(p.title())}|{re.escape(p.upper())}" for p in title) + ")" + _E
         ) if cased else None
 
     def _built_names(self) -> set[str]:

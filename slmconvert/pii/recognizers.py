@@ -434,14 +434,16 @@ _ORG_WORDS = {
     "inn", "suites", "lodge", "airport", "station", "terminal", "museum", "church",
     "cathedral", "stadium", "arena", "theatre", "theater", "library", "mall", "market",
 }
+
+
 def org_like(text: str, start: int, end: int) -> bool:
-    """A "name" that holds or is followed by an organisation or venue word ("Williamson
+    """A "name" that holds or is followed by an organisation or venue word ("Harlow
     Orchestra", "Hilton Garden Inn", "Acme Ltd")."""
     words = re.findall(r"[^\W\d_]+", text[start:end].lower())
     if any(w in _ORG_WORDS for w in words):
         return True
     pos = end
-    for _ in range(6):  # "Davis, Reynolds and Williamson Orchestra"
+    for _ in range(6):  # "Reyes, Marsh and Harlow Orchestra"
         m = _NAME_OR_JOIN.match(text, pos)
         if not m:
             return False
@@ -519,10 +521,10 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
             return  # one capitalised word heading a line or a list item: a title, not a name
         if not any(_fold(t.text) in names for t in run) and all(
                 t.lower_.rstrip(".") in words or t.lemma_.lower() in words for t in named):
-            return  # ordinary words in title case ("Guilty Pleasures"), no given name
+            return  # ordinary words in title case ("Quiet Mornings"), no given name
         if not any(_fold(t.text) in names for t in run) and t.i > 0 \
                 and t.nbor(-1).lower_ in _PLACE_BEFORE:
-            return  # "flew in from Loeches": a place
+            return  # "flew in from Brackley": a place
         nxt = run[-1].nbor(1).lower_ if run[-1].i + 1 < len(t.doc) else ""
         if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in [*run]) \
                 and nxt not in _ORG_WORDS:

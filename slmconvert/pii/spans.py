@@ -114,7 +114,7 @@ _NOT_A_NAME_START = {"the", "a", "an", "this", "that", "these", "those", "my", "
 def people(text: str, spans: list[Span]) -> list[Span]:
     """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg'),
     call every member of a list a person when two of its members are people, and the
-    capitalised name joined to a person by "and" ("Kadiev and Adams") a person too."""
+    capitalised name joined to a person by "and" ("Okafor and Lindqvist") a person too."""
     extra: list[Span] = []
     lower = not any(c.isupper() for c in text)
     for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
@@ -123,12 +123,13 @@ def people(text: str, spans: list[Span]) -> list[Span]:
         hits = [s for s in spans if s.entity == "PERSON" and m.start() <= s.start < m.end()]
         if len(hits) >= 2:
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
-    for s in spans:  # "Kadiev and Adams": the other of two people joined by "and"
+    for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
             continue
-        for m in (_AND_NAME_AFTER.match(text, s.end), _AND_NAME_BEFORE.search(text, 0, s.start)):
-            if m and m.group("n").split()[0].lower() not in _NOT_A_NAME_START:
-                extra.append(Span(m.start("n"), m.end("n"), "PERSON", 0.5))
+        for joined in (_AND_NAME_AFTER.match(text, s.end),
+                       _AND_NAME_BEFORE.search(text, 0, s.start)):
+            if joined and joined.group("n").split()[0].lower() not in _NOT_A_NAME_START:
+                extra.append(Span(joined.start("n"), joined.end("n"), "PERSON", 0.5))
     out = merge([*spans, *extra]) if extra else spans
     out = [Span(s.start, _word_end(text, s.end), s.entity, s.score) if s.entity == "PERSON"
            else s for s in out]
