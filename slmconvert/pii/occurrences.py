@@ -94,7 +94,7 @@ class Occurrences:
         title = sorted(self.cased_parts, key=len, reverse=True)
         self._cased = re.compile(_B + "(?:" + "|".join(
             f"{re.escape(p.title())}|{re.escape(p.upper())}" for p in title) + ")" + _E
-        ) if cased else None
+        ) if title else None
 
     def _built_names(self) -> set[str]:
         """Identifiers built from a full name: flast, firstlast, lastfirst, lastf, firstl."""
