@@ -216,6 +216,10 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     ("Ship to Brekke 14 Apt. 2, Tromvik", ["Brekke", "14"]),
     ("Send it here:\n4410 Varden 27\nSOLBERG\nNorway", ["4410", "Varden", "SOLBERG"]),
     ("Meet at the corner of ul. Lipowa 3 and Tarrow Road?", ["Lipowa", "Tarrow"]),
+    ("She lives on Lipowa 12 now.", ["Lipowa", "12"]),
+    ("They opened an office in Tarnwick 33100 in May.", ["33100"]),
+    ("Tel: 61 23 68", ["61 23 68"]),
+    ("Ship to:\n4410 Varden 27\nSOLBERG, nord 1234\nNorway 5501", ["4410", "nord", "5501"]),
     ("my zip code is 123 45", ["123 45"]),
 ])
 def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
@@ -235,6 +239,8 @@ def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
     "We flew in from Brackley on Monday.",
     "I am User and this is the bot.",
     "Started 2024-06-07 09:15:22 by the scheduler.",
+    "Logged at 2024-06-07 09:15:22.983877 by the scheduler.",
+    "We opened in Tarnwick in 2023 and grew fast.",
     "SELECT * FROM t ORDER BY ts ROWS BETWEEN 6 PRECEDING AND CURRENT ROW",
 ])
 def test_scrubber_leaves_ordinary_text(scrubber: Scrubber, text: str) -> None:

@@ -200,7 +200,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w|-\d)"), 0.75,
          description="US/Canada numbers in every common layout (Presidio labels some UK_NHS)."),
     Rule("phone_intl", "PHONE_NUMBER",
-         _c(r"(?<![\w+/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,6}"
+         _c(r"(?<![\w+/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,6}"
             r"(?:[\s.-]\(?\d{1,6}\)?){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w/]|-\d|\.\d)"),
          0.42,
          validate=phone_ok,
@@ -215,6 +215,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach",
                   "whatsapp", "sms"), context_score=0.75,
          description="Ungrouped 10-13 digit numbers next to phone words."),
+    Rule("phone_short", "PHONE_NUMBER",
+         _c(r"(?<![\w+.-])\d{2}[ .-]\d{2}[ .-]\d{2}(?![\w.-]|[ .-]\d)"), 0.2,
+         context=("phone", "tel", "mobile", "cell", "fax", "call", "sms", "text", "messages",
+                  "whatsapp", "reach"), context_score=0.7,
+         description="Six-digit local numbers in pairs next to phone words: 'Tel: 61 23 68'."),
     # --- government and financial identifiers
     Rule("us_ssn", "US_SSN",
          _c(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), 0.7, validate=ssn_ok,
@@ -331,9 +336,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="PO boxes and military (APO/FPO/DPO) addresses."),
     Rule("address_context", "STREET_ADDRESS",
          _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
-            r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to)\s*[:\-]?"
-            r"\s*(?P<v>\d[^\n;]{3,80}?)(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
-         description="Text after 'address:', 'lives at', 'ship to' that starts with a number."),
+            r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
+            r"\bside\s+of)\s*[:\-]?"
+            r"\s*(?P<v>(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)[^\n;]{0,80}?)"
+            r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
+         description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
+                     "a number, or with a name and a house number ('lives on Lipowa 12')."),
     Rule("street_corner", "STREET_ADDRESS",
          _c(r"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!])"
             r"{3,60}?\s+and\s+(?:(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!]){2,40}?)"
@@ -346,9 +354,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
                   "postcode"), context_score=0.5,
          description="A postal code closing an address block ('Tampere 33100')."),
+    Rule("postal_in_place", "STREET_ADDRESS",
+         _c(r"\b(?:in|at|from)\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*\s+){1,3}"
+            r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}(?:[- ]\d{2,4})?)(?![\w-])"
+            r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45,
+         description="A postal code after a place in running text: 'an office in Tampere "
+                     "33100 in its new building' (years are not postal codes)."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            r"(?P<v>\d{3,6}(?:[- ]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
+            r"(?P<v>\d{2,6}(?:[- ]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
          description="A postal code of any national shape after its label: 'ZIP: 48213', "
                      "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)

@@ -16,14 +16,21 @@ class Span:
     score: float
 
 
+# An address that overlaps a number found as a phone or a name holds it, not the reverse:
+# the merged span is an address, so it grows over the rest of its block.
+_CONTAINERS = frozenset({"STREET_ADDRESS"})
+
+
 def merge(spans: Iterable[Span]) -> list[Span]:
-    """Union overlapping spans; the merged span takes the type of its best constituent."""
+    """Union overlapping spans; the merged span takes the type of its best constituent
+    (an address first, then by score and length)."""
     ordered = sorted(spans, key=lambda s: (s.start, -s.end))
     merged: list[Span] = []
     for s in ordered:
         if merged and s.start < merged[-1].end:
             last = merged[-1]
-            best = max((last, s), key=lambda x: (x.score, x.end - x.start))
+            best = max((last, s), key=lambda x: (x.entity in _CONTAINERS, x.score,
+                                                  x.end - x.start))
             merged[-1] = Span(last.start, max(last.end, s.end), best.entity, best.score)
         else:
             merged.append(s)
@@ -153,9 +160,9 @@ def _join(text: str, spans: list[Span],
 
 
 # A line of a postal address block: short, no label, mail address, question or sentence.
-_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t>]*(?P<line>(?=[^\n]*[A-ZÀ-ÞĀ-Ž\d])"
+_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t>}]*(?P<line>(?=[^\n]*[^\W_])"
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
-_REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:[^\W_][\w'’.-]*[ \t]*,?[ \t]*){1,3}?)"
+_REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’.-]*\)?[ \t]*,?[ \t]*){1,3}?)"
                            r"[ \t]*(?=\n|$)")
 
 
