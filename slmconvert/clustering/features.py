@@ -2,12 +2,15 @@
 
 Two views of a call:
 
-- the *request* (all a router has at serving time): the agent/workflow/step names, the
-  instructions (system prompt, or the first user turn when there is none) reduced to a
-  template by masking variable spans, the headings that make up that template, the
-  offered tool set, and the last turn (user text, tool result or tool call);
-- the *response kind* (used when clustering, never when assigning): which tool was
-  called, JSON with which keys, or free text.
+- the *request* (all a router has at serving time): the instructions (system prompt, or
+  the first user turn when there is none) reduced to a template by masking variable
+  spans, the headings that make up that template, the offered tool set, and the last turn
+  (user text, tool result or tool call);
+- the *response* (used when clustering, never when assigning): its kind (a tool call,
+  JSON or free text) and its detail (which tools were called, which JSON keys).
+
+The agent/workflow/step names are kept apart (:attr:`CallFeatures.identity`): they are
+not a feature to measure distance on, because many logs carry them for some calls only.
 
 Structural tokens are hashed into fixed-size blocks, so no vocabulary has to be stored
 or agreed on between the fit and a later assignment.
@@ -127,6 +130,7 @@ class CallFeatures:
     identity: list[str] = field(default_factory=list)
     tools: list[str] = field(default_factory=list)
     skeleton: list[str] = field(default_factory=list)
+    response_kind: list[str] = field(default_factory=list)
     response: list[str] = field(default_factory=list)
     instructions: str = ""
     last_turn: str = ""
@@ -146,14 +150,18 @@ def call_features(rec: CallRecord, max_chars: int = 2000) -> CallFeatures:
         last_turn=mask(last_turn(rec)[: max_chars * 2])[:max_chars],
     )
     kind = response_kind(rec)
-    feats.response = [f"kind={kind}"]
+    feats.response_kind = [f"kind={kind}"]
     r = rec.response
     if r is not None and r.tool_calls:
-        feats.response += [f"called={tc.name}" for tc in r.tool_calls]
-    elif kind == "json":
-        feats.response += [f"key={k}" for k in (_json_keys(r.content or "") or [])[:20]] \
-            if r is not None else []
+        feats.response = [f"called={tc.name}" for tc in r.tool_calls]
+    elif kind == "json" and r is not None:
+        feats.response = [f"key={k}" for k in (_json_keys(r.content or "") or [])[:20]]
     return feats
+
+
+def name_of(feats: CallFeatures) -> str:
+    """The call's logged agent/workflow/step names as one key ('' when none)."""
+    return "|".join(feats.identity)
 
 
 def hash_block(tokens: list[str], dim: int) -> np.ndarray:

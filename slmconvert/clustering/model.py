@@ -1,17 +1,22 @@
 """Feature vectors, the clustering fit and the assigner that S6 and the router reuse.
 
 A call's vector is a concatenation of weighted blocks, each of unit length before its
-weight: hashed structural tokens (identity, tools, template skeleton), the embeddings of
-the masked instructions and of the last turn, and (for the fit only) the response kind.
+weight: hashed structural tokens (tools, template skeleton), the embeddings of the masked
+instructions and of the last turn, and (for the fit only) the response's kind and detail.
 The request blocks come first, so the request-only view used by :class:`Assigner` is
 a prefix of the fit vector.
+
+Logged agent/workflow/step names are not a block: a log often names some calls and not
+others, and a missing name would look like a different task. They enter the fit as
+constraints instead (:func:`fit_clusters`, ``names``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,27 +30,28 @@ from slmconvert.core.progress import NullReporter, Reporter
 from slmconvert.core.records import CallRecord
 from slmconvert.errors import InputError
 
-HASHED = {"identity": 64, "tools": 128, "skeleton": 256}
-RESPONSE_DIM = 64
+HASHED = {"tools": 128, "skeleton": 256}
+RESPONSE = {"response_kind": 64, "response": 64}
 ASSIGNER = "assigner.npz"
 
 
 class Weights(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    identity: float = Field(2.0, ge=0, description="Agent, workflow and step names (counters "
-                                                   "folded: agent_turn_2 is agent_turn_#).")
     tools: float = Field(0.7, ge=0, description=(
         "The offered tools: names, parameter signatures and the set as a whole."))
-    skeleton: float = Field(0.5, ge=0, description=(
+    skeleton: float = Field(0.25, ge=0, description=(
         "The instructions' template frame: first line and heading-like lines, masked."))
     instructions: float = Field(1.0, ge=0, description=(
         "Embedding of the masked system prompt (or first user turn when there is none)."))
     last_turn: float = Field(0.6, ge=0, description=(
         "Embedding of the last request turn (user text, tool result or tool call)."))
+    response_kind: float = Field(0.5, ge=0, description=(
+        "What the response is: a tool call, JSON or free text. Used to fit the clusters "
+        "only: assignment sees the request alone."))
     response: float = Field(0.3, ge=0, description=(
-        "Response kind (tool called, JSON keys, free text). Used to fit the clusters only: "
-        "assignment sees the request alone."))
+        "The response's detail: the tools it called or its JSON keys. Fit only, like "
+        "response_kind."))
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class Layout:
 
     @property
     def dim(self) -> int:
-        return self.request_dim + RESPONSE_DIM
+        return self.request_dim + sum(RESPONSE.values())
 
 
 class Featurizer:
@@ -80,8 +86,8 @@ class Featurizer:
         last = self.embedder.encode([f.last_turn for f in feats]) * w.last_turn
         blocks = [*hashed, instr, last]
         if with_response:
-            blocks.append(np.stack([hash_block(f.response, RESPONSE_DIM) for f in feats])
-                          * w.response)
+            blocks += [np.stack([hash_block(getattr(f, name), dim) for f in feats])
+                       * getattr(w, name) for name, dim in RESPONSE.items()]
         return np.hstack(blocks).astype(np.float32)
 
 
@@ -93,28 +99,34 @@ class Fit:
     k: int
     scores: dict[int, float]    # silhouette per k tried (empty when k was given)
     projector: Any              # PCA fitted on the rows, for prediction and the map
-    kmeans: Any
+    centroids: np.ndarray       # per cluster, in the projection
+    cluster_keys: np.ndarray    # per cluster, the key values its calls carry (-1: none)
+    merged: list[dict[str, Any]] = field(default_factory=list)  # merges below the best k
+    floor: int = 1              # clusters the keys alone call for (k is never below it)
 
 
 def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: int,
                  tolerance: float = 0.05, silhouette_sample: int = 3000,
-                 reporter: Reporter | None = None) -> Fit:
-    """Clusters of the rows of ``x``; unless ``k`` is given, the fewest clusters in
-    [k_min, k_max] whose silhouette is within ``tolerance`` of the best one.
-
-    Preferring fewer clusters near the best score keeps one task whole when its calls
-    also split cleanly by a filled-in slot (the city asked about, say): such sub-groups
-    score a little higher, but they are not different tasks.
+                 keys: np.ndarray | None = None, reporter: Reporter | None = None) -> Fit:
+    """Clusters of the rows of ``x``; unless ``k`` is given, the best cut by silhouette,
+    merged back while merging costs the merged calls little (:func:`_choose_k`).
 
     In a PCA projection, KMeans first cuts the calls into many small groups; Ward linkage
     over their centroids then gives one nested partition per k, so the candidates differ
     only in what they merge (no KMeans restart luck between one k and the next). The
-    chosen cut is refined by KMeans started from its centroids. Deterministic for a given
-    input and seed; clusters are numbered by size (ties by first member)."""
+    chosen cut is refined by k-means iterations from its centroids. Deterministic for a given
+    input and seed; clusters are numbered by size (ties by first member).
+
+    ``keys`` (n rows x one column per attribute, -1 where unknown) is what is known to
+    tell tasks apart, such as logged names and response kinds: two calls that both have
+    a value for an attribute, and differ in it, belong to different tasks. A small group
+    holding such calls is split (calls with unknown values join the nearest part that
+    agrees with them), groups that disagree are merged only after all others, and k is
+    never below the number of groups that can be told apart this way."""
     from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
-    from sklearn.metrics import silhouette_score
 
     n = len(x)
     if n < 2:
@@ -126,42 +138,207 @@ def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: 
     distinct = len(first)
     unique_rows = np.sort(first)
     m = max(1, min(distinct, max(4 * k_max, 60), n))
-    micro = KMeans(n_clusters=m, n_init=3, random_state=seed).fit(z)
-    tree = linkage(micro.cluster_centers_, method="ward") if m > 1 else None
+    micro = KMeans(n_clusters=m, n_init=3, random_state=seed).fit(z).labels_.astype(np.int64)
+    keys = np.full((n, 0), -1, dtype=np.int64) if keys is None else \
+        np.asarray(keys, dtype=np.int64).reshape(n, -1)
+    micro, group_keys = _split_by_keys(z, micro, keys)
+    m = len(group_keys)
+    tree, floor = None, 1
+    if m > 1:
+        centers = np.stack([z[micro == c].mean(axis=0) for c in range(m)])
+        d = pdist(centers)
+        apart = _disagree(group_keys)
+        if apart.any():  # merged only after everything else: far beyond any real distance
+            d[apart] += _APART * (float(d.max()) + 1.0)
+        tree = linkage(d, method="ward")
+        floor = 1 + int((tree[:, 2] >= _APART).sum())
 
     def cut(kk: int) -> np.ndarray:
         if tree is None:
             return np.zeros(n, dtype=np.int64)
         groups = fcluster(tree, t=kk, criterion="maxclust") - 1
-        return np.asarray(groups[micro.labels_], dtype=np.int64)
+        return np.asarray(groups[micro], dtype=np.int64)
 
     scores: dict[int, float] = {}
+    merged: list[dict[str, Any]] = []
     if k is None:
-        # Calls with identical features (same template, same masked turn) would each make
-        # a perfect one-point cluster: score on distinct rows, and ask for two per cluster.
-        hi = min(k_max, m, n - 1, max(2, distinct // 2))
-        lo = min(max(k_min, 2), hi)
-        with reporter.task("cluster: choosing k (silhouette)", total=max(0, hi - lo + 1)) as t:
-            for kk in range(lo, hi + 1):
-                labels = cut(kk)[unique_rows]
-                if 2 <= len(set(labels.tolist())) < len(unique_rows):
-                    scores[kk] = round(float(silhouette_score(
-                        z[unique_rows], labels, sample_size=min(distinct, silhouette_sample),
-                        random_state=seed)), 4)
-                t.advance()
-        top = max(scores.values(), default=0.0)
-        k = min((kk for kk, sc in scores.items() if sc >= top - tolerance), default=1)
+        k, scores, merged = _choose_k(z, unique_rows, cut, k_min=max(k_min, floor),
+                                      k_max=min(k_max, m), tolerance=tolerance,
+                                      sample=silhouette_sample, seed=seed, reporter=reporter)
     k = max(1, min(k, m))
-    start = cut(k)
-    k = int(start.max()) + 1
-    init = np.stack([z[start == c].mean(axis=0) for c in range(k)])
-    km = KMeans(n_clusters=k, init=init, n_init=1, random_state=seed).fit(z)
-    k = len(km.cluster_centers_)
-    order = _by_size(km.labels_, k)
-    km.cluster_centers_ = km.cluster_centers_[order]
+    labels, cents, ckeys = _refine(z, cut(k), keys)
+    k = len(cents)
+    order = _by_size(labels, k)
     remap = np.empty(k, dtype=np.int64)
     remap[order] = np.arange(k)
-    return Fit(labels=remap[km.labels_], k=k, scores=scores, projector=pca, kmeans=km)
+    return Fit(labels=remap[labels], k=k, scores=scores, projector=pca,
+               centroids=cents[order], cluster_keys=ckeys[order], merged=merged, floor=floor)
+
+
+def _refine(z: np.ndarray, labels: np.ndarray, keys: np.ndarray, max_iter: int = 100
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """k-means iterations from a partition, each call moving only to clusters that agree
+    with its keys. Returns labels (clusters renumbered 0..k-1), centroids, cluster keys."""
+    _, labels = np.unique(labels, return_inverse=True)
+    labels = labels.astype(np.int64).ravel()
+    k = int(labels.max()) + 1
+    ckeys = _cluster_keys(keys, labels, k)
+    cents = np.stack([z[labels == c].mean(axis=0) for c in range(k)])
+    for _ in range(max_iter):
+        new = nearest(z, cents, keys, ckeys)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        for c in range(k):  # an emptied cluster keeps its centroid
+            if (labels == c).any():
+                cents[c] = z[labels == c].mean(axis=0)
+    return labels, cents, ckeys
+
+
+def _cluster_keys(keys: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Per cluster and attribute, the one known value among its calls (-1: none, or
+    several, which happens only when k was set below what the keys call for)."""
+    out = np.full((k, keys.shape[1]), -1, dtype=np.int64)
+    for c in range(k):
+        for j in range(keys.shape[1]):
+            values = np.unique(keys[labels == c, j])
+            values = values[values >= 0]
+            if len(values) == 1:
+                out[c, j] = values[0]
+    return out
+
+
+def nearest(z: np.ndarray, centroids: np.ndarray, keys: np.ndarray | None = None,
+            cluster_keys: np.ndarray | None = None) -> np.ndarray:
+    """Each row's nearest centroid among the clusters that agree with its keys."""
+    d = (z ** 2).sum(1)[:, None] - 2 * z @ centroids.T + (centroids ** 2).sum(1)[None, :]
+    if keys is not None and cluster_keys is not None and keys.shape[1]:
+        a, b = keys[:, None, :], cluster_keys[None, :, :]
+        d[((a >= 0) & (b >= 0) & (a != b)).any(-1)] = np.inf
+    return np.asarray(d.argmin(axis=1), dtype=np.int64)
+
+
+_APART = 1e6  # added to the distance of groups that disagree on a key (times the largest)
+
+
+def _choose_k(z: np.ndarray, rows: np.ndarray, cut: Callable[[int], np.ndarray], *, k_min: int,
+              k_max: int, tolerance: float, sample: int, seed: int, reporter: Reporter
+              ) -> tuple[int, dict[int, float], list[dict[str, Any]]]:
+    """The best-scoring cut, then merges back down the tree that its own calls do not pay for.
+
+    Every cut in [k_min, k_max] is scored by its mean silhouette on one seeded sample of
+    the distinct rows (``rows``): calls with identical features would each make a perfect
+    one-point cluster, so they count once, and k is at most half of them. From the best
+    cut, the two clusters that the tree merges next are merged as long as keeping them
+    apart raises the mean silhouette *of their own calls* by less than ``tolerance``.
+    Sub-groups of one task (split by a filled-in slot, say) gain little from being apart,
+    while two tasks lose a lot when merged. Judging a merge by the calls it touches, not
+    by the mean over all calls, keeps a small task from being merged into a big one only
+    because it is a small share of the log."""
+    from sklearn.metrics import pairwise_distances, silhouette_samples
+
+    distinct = len(rows)
+    hi = min(k_max, distinct - 1, max(2, distinct // 2))
+    lo = min(max(k_min, 2), hi)
+    rng = np.random.default_rng(seed)
+    pick = rows if distinct <= sample else np.sort(rng.choice(rows, size=sample, replace=False))
+    dist = pairwise_distances(z[pick]) if lo <= hi else None  # once for every k
+    scores: dict[int, float] = {}
+    values: dict[int, np.ndarray] = {}
+    labels: dict[int, np.ndarray] = {}
+    with reporter.task("cluster: choosing k (silhouette)", total=max(0, hi - lo + 1)) as t:
+        for kk in range(lo, hi + 1):
+            lab = cut(kk)[pick]
+            if 2 <= len(np.unique(lab)) < len(pick):
+                labels[kk] = lab
+                values[kk] = silhouette_samples(dist, lab, metric="precomputed")
+                scores[kk] = round(float(values[kk].mean()), 4)
+            t.advance()
+    if not scores:
+        return max(1, k_min if k_min <= hi else 1), scores, []
+    best = max(scores, key=lambda kk: (scores[kk], -kk))
+    k, merged = best, []
+    while k - 1 in scores:
+        apart, together = labels[k], labels[k - 1]
+        # the one cluster of the k-1 cut that is two clusters in the k cut
+        pair = next((c for c in np.unique(together)
+                     if len(np.unique(apart[together == c])) > 1), None)
+        touched = together == pair
+        gain = float(values[k][touched].mean() - values[k - 1][touched].mean()) \
+            if pair is not None else 0.0
+        if gain >= tolerance:
+            break
+        merged.append({"k": k - 1, "calls": int(touched.sum()), "gain": round(gain, 4)})
+        k -= 1
+    return k, scores, merged
+
+
+def key_codes(columns: Sequence[Sequence[str]], min_calls: int) -> np.ndarray:
+    """The ``keys`` of :func:`fit_clusters` from one list of values per attribute ('' for
+    unknown): each distinct value as an int, -1 where unknown. A call whose combination of
+    values is on fewer than ``min_calls`` calls counts as unknown in every attribute: a
+    rare combination (a name logged a few times, the odd response of another kind) is no
+    evidence of a task of its own."""
+    n = len(columns[0]) if columns else 0
+    rows = list(zip(*columns, strict=True)) if columns else [()] * n
+    counts = Counter(rows)
+    rows = [r if counts[r] >= min_calls else ("",) * len(columns) for r in rows]
+    out = np.full((n, len(columns)), -1, dtype=np.int64)
+    for j in range(len(columns)):
+        values = sorted({r[j] for r in rows} - {""})
+        code = {v: i for i, v in enumerate(values)}
+        out[:, j] = [code.get(r[j], -1) for r in rows]
+    return out
+
+
+def _disagree(keys: np.ndarray) -> np.ndarray:
+    """Condensed (pdist order) mask of the pairs of rows of ``keys`` that disagree."""
+    i, j = np.triu_indices(len(keys), 1)
+    a, b = keys[i], keys[j]
+    return ((a >= 0) & (b >= 0) & (a != b)).any(axis=1) if keys.shape[1] else \
+        np.zeros(len(i), dtype=bool)
+
+
+def _split_by_keys(z: np.ndarray, micro: np.ndarray, keys: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Small groups split until none holds two calls that disagree on a key; returns the
+    new group of each row and each group's keys (-1 where none of its calls has one).
+
+    Within a group, the distinct fully known keys make the parts; a call with unknown
+    values joins the nearest part (by centroid) that agrees with it, or starts one."""
+    out = np.empty_like(micro)
+    group_keys: list[np.ndarray] = []
+    width = keys.shape[1]
+    for c in range(int(micro.max()) + 1):
+        rows = np.flatnonzero(micro == c)
+        if not len(rows):
+            continue
+        ks = keys[rows]
+        order = sorted({tuple(r) for r in ks.tolist()}, key=lambda t: (-sum(v >= 0 for v in t), t))
+        parts: list[tuple[int, ...]] = []
+        for t in order:  # most specific first: fully known keys become parts
+            if not any(all(v < 0 or v == p for v, p in zip(t, part, strict=True))
+                       for part in parts):
+                parts.append(t)
+        if len(parts) <= 1:
+            out[rows] = len(group_keys)
+            group_keys.append(np.array(parts[0] if parts else (-1,) * width, dtype=np.int64))
+            continue
+        arr = np.array(parts, dtype=np.int64)
+        agree = ((ks[:, None, :] < 0) | (ks[:, None, :] == arr[None, :, :])).all(-1)
+        exact = (ks[:, None, :] == arr[None, :, :]).all(-1)
+        own = np.where(exact.any(1), exact.argmax(1), -1)
+        cents = np.stack([z[rows[own == p]].mean(axis=0) if (own == p).any()
+                          else z[rows[agree[:, p]]].mean(axis=0) for p in range(len(parts))])
+        dist = ((z[rows][:, None, :] - cents[None, :, :]) ** 2).sum(-1)
+        dist[~agree] = np.inf
+        part = np.where(own >= 0, own, dist.argmin(axis=1))
+        used = sorted(set(part.tolist()))
+        for p in used:
+            out[rows[part == p]] = len(group_keys)
+            group_keys.append(arr[p])
+    keys_arr = np.stack(group_keys) if group_keys else np.zeros((0, width), dtype=np.int64)
+    return out, keys_arr
 
 
 def _by_size(labels: np.ndarray, k: int) -> list[int]:
@@ -170,8 +347,11 @@ def _by_size(labels: np.ndarray, k: int) -> list[int]:
     return sorted(range(k), key=lambda c: (-sizes[c], first[c]))
 
 
-def predict(fit: Fit, x: np.ndarray) -> np.ndarray:
-    return np.asarray(fit.kmeans.predict(fit.projector.transform(x)), dtype=np.int64)
+def predict(fit: Fit, x: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray:
+    """Clusters of rows that were not fitted: the nearest centroid that agrees with the
+    row's keys (same columns and codes as the fit's)."""
+    return nearest(fit.projector.transform(x).astype(np.float64), fit.centroids, keys,
+                   fit.cluster_keys)
 
 
 # ------------------------------------------------------------------- assign ----

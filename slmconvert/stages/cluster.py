@@ -12,8 +12,9 @@ Reads ``curate/calls.parquet`` in batches and writes into ``cluster/``:
 - ``assigner.npz``: request-only centroids and thresholds for ``cluster assign``;
 - ``map.png``: a 2-D projection coloured by cluster.
 
-The fit sees structure, text and the response kind; assignment sees the request only,
-so that the router can place a call before any model has answered it.
+The fit sees structure, text and the response; assignment sees the request only, so
+that the router can place a call before any model has answered it. Logged names and
+response kinds are evidence of different tasks, not distances (``features``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from slmconvert.clustering.embed import Embedder
-from slmconvert.clustering.features import CallFeatures, response_kind
+from slmconvert.clustering.features import CallFeatures, name_of, response_kind
 from slmconvert.clustering.model import (
     ASSIGNER,
     Assigner,
@@ -37,6 +38,7 @@ from slmconvert.clustering.model import (
     Fit,
     Weights,
     fit_clusters,
+    key_codes,
     predict,
 )
 from slmconvert.core.fsio import atomic_path, write_json_atomic
@@ -67,20 +69,37 @@ class EmbeddingConfig(BaseModel):
         "Characters of instructions and of the last turn kept for features."))
 
 
+class FeatureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    use_names: bool = Field(True, description=(
+        "Use the agent, workflow and step names logged with calls: calls with different "
+        "names are never put in one cluster, and k is at least the number of names. Calls "
+        "without names are placed by their content alone, so a log that names only some "
+        "calls is fine. false: ignore names, cluster on content alone."))
+    response_kind_apart: bool = Field(True, description=(
+        "Calls whose responses differ in kind (a tool call, JSON, free text) are never "
+        "put in one cluster: a step that answers with a tool call and one that answers "
+        "with JSON are different tasks, even when they share a system prompt and tools."))
+
+
 class Selection(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: int | None = Field(None, ge=1, description="Number of clusters; null: choose by "
                                                   "silhouette between k_min and k_max.")
     k_min: int = Field(2, ge=1, description=(
-        "Fewest clusters tried. Raised to the number of logged agent/step names with at "
-        "least min_named_calls calls each: a named step is at least one task."))
+        "Fewest clusters tried. Raised to the number of groups that the names and "
+        "response kinds tell apart (features.*)."))
     k_max: int = Field(60, ge=2, description="Most clusters tried.")
     tolerance: float = Field(0.05, ge=0, le=1, description=(
-        "Take the fewest clusters whose silhouette is within this of the best: sub-groups "
-        "of one task (split by a filled-in slot) score a little higher but are one task."))
-    min_named_calls: int = Field(30, ge=1, description=(
-        "Calls an agent/step name needs to count towards k_min."))
+        "From the k with the best silhouette, merge the two clusters that the tree merges "
+        "next while keeping them apart raises their own calls' mean silhouette by less "
+        "than this: a split that does little for its own calls is not a task of its own. "
+        "0: take the best k."))
+    min_key_calls: int = Field(30, ge=1, description=(
+        "Calls a combination of name and response kind needs to count as a task of its "
+        "own (features.*); rarer combinations are placed by their content."))
     silhouette_sample: int = Field(3000, ge=100, description=(
         "Calls the silhouette score is computed on (a seeded sample)."))
     fit_max: int = Field(20000, ge=100, description=(
@@ -113,6 +132,9 @@ class AssignConfig(BaseModel):
 class ClusterConfig(StageConfig):
     embedding: EmbeddingConfig = Field(default_factory=EmbeddingConfig,
                                        description="Text embedding model.")
+    features: FeatureConfig = Field(default_factory=FeatureConfig, description=(
+        "What tells tasks apart besides the feature distances: logged names, "
+        "response kinds."))
     weights: Weights = Field(default_factory=Weights, description=(
         "Weight of each feature block (each block has unit length before weighting)."))
     selection: Selection = Field(default_factory=Selection, description="How many clusters.")
@@ -149,7 +171,7 @@ class Calls:
         self.ids.append(rec.id)
         self.sources.append(rec.source)
         self.conversations.append(rec.conversation_id or f"call:{rec.id}")
-        self.named.append("|".join(feats.identity))
+        self.named.append(name_of(feats))
         p, c = token_counts(rec)
         self.prompt_tokens.append(p)
         self.completion_tokens.append(c)
@@ -166,7 +188,7 @@ class Calls:
 
 class ClusterStage(Stage):
     name = "cluster"
-    version = "1"
+    version = "2"
     Config = ClusterConfig
     upstream = ("curate",)
     description = "S3: cluster calls into recurring tasks; split each for training and eval."
@@ -213,17 +235,15 @@ class Clusterer:
                 if batch:
                     self._featurize(batch, featurizer, calls, x, is_fitted)
                     task.advance(len(batch))
-            named = Counter(nm for nm in calls.named if nm)
-            k_min = max([cfg.selection.k_min] + [sum(
-                c >= cfg.selection.min_named_calls for c in named.values())])
-            k_min = min(k_min, cfg.selection.k_max)
             fitted_x = np.asarray(x[fitted])
-            fit = fit_clusters(fitted_x, k=cfg.selection.k, k_min=k_min,
+            keys = task_keys(calls, cfg)
+            fit = fit_clusters(fitted_x, k=cfg.selection.k, k_min=cfg.selection.k_min,
                                k_max=cfg.selection.k_max, seed=ctx.seed,
                                tolerance=cfg.selection.tolerance,
                                silhouette_sample=cfg.selection.silhouette_sample,
+                               keys=None if keys is None else keys[fitted],
                                reporter=ctx.reporter)
-            labels = self._labels(fit, x, fitted)
+            labels = self._labels(fit, x, fitted, keys)
             ids = [f"c{c:02d}" for c in range(fit.k)]
             req = featurizer.layout.request_dim
             cents, thresholds = Assigner.build_chunked(x, req, labels, fit.k,
@@ -239,15 +259,21 @@ class Clusterer:
         clusters = describe(calls, labels, ids, dist, sides, fitted, cfg)
         self._write_assignments(calls, labels, ids, sides, dist)
         self._write_splits(src, labels, ids, sides)
+        k_lo = min(max(cfg.selection.k_min, fit.floor), cfg.selection.k_max)
         meta = {
             "k": fit.k, "k_chosen_by": "config" if cfg.selection.k else "silhouette",
-            "k_range": [k_min, cfg.selection.k_max], "silhouette": fit.scores,
+            "k_range": [k_lo, cfg.selection.k_max], "k_floor": fit.floor,
+            "silhouette": fit.scores,
+            "silhouette_margin": silhouette_margin(fit.scores, fit.k),
+            "merged_below_best": fit.merged,
             "calls": n, "fitted_calls": len(fitted),
             "features": {"embedding_model": cfg.embedding.model,
                          "embedding_dim": embedder.dim,
                          "max_tokens": cfg.embedding.max_tokens,
                          "max_chars": cfg.embedding.max_chars,
-                         "weights": cfg.weights.model_dump()},
+                         "weights": cfg.weights.model_dump(),
+                         **cfg.features.model_dump(),
+                         "named_calls": sum(bool(nm) for nm in calls.named)},
             "clusters": clusters,
         }
         write_json_atomic(ctx.stage_dir / CLUSTERS, meta)
@@ -264,13 +290,15 @@ class Clusterer:
         x[start:start + len(batch)] = featurizer.vectors(feats)
 
     @staticmethod
-    def _labels(fit: Fit, x: np.ndarray, fitted: np.ndarray) -> np.ndarray:
+    def _labels(fit: Fit, x: np.ndarray, fitted: np.ndarray, keys: np.ndarray | None
+                ) -> np.ndarray:
         n = len(x)
         if len(fitted) == n:
             return fit.labels
         labels = np.empty(n, dtype=np.int64)
         for s in range(0, n, 4096):
-            labels[s:s + 4096] = predict(fit, np.asarray(x[s:s + 4096]))
+            labels[s:s + 4096] = predict(fit, np.asarray(x[s:s + 4096]),
+                                         None if keys is None else keys[s:s + 4096])
         labels[fitted] = fit.labels
         return labels
 
@@ -315,7 +343,9 @@ class Clusterer:
         if sum(side_counts.values()) != meta["calls"]:
             raise AssertionError(f"cluster split counts do not reconcile: {counts}")
         summary = {"k": meta["k"], "k_chosen_by": meta["k_chosen_by"],
-                   "silhouette": meta["silhouette"],
+                   "k_floor": meta["k_floor"], "silhouette": meta["silhouette"],
+                   "silhouette_margin": meta["silhouette_margin"],
+                   "merged_below_best": meta["merged_below_best"],
                    "conversations_in_several_sides": crossing,
                    "clusters": [{k: c[k] for k in ("id", "label", "tools", "calls", "share_calls",
                                                    "share_tokens", "response_kinds",
@@ -324,6 +354,33 @@ class Clusterer:
                                                    "why_llm")}
                                 for c in clusters]}
         return StageResult(counts=counts, summary=summary)
+
+
+def task_keys(calls: Calls, cfg: ClusterConfig) -> np.ndarray | None:
+    """What tells the calls' tasks apart besides distances: their logged names and their
+    response kinds, as configured (the ``keys`` of :func:`fit_clusters`)."""
+    columns = []
+    if cfg.features.use_names:
+        columns.append(calls.named)
+    if cfg.features.response_kind_apart:
+        columns.append(calls.kinds)
+    return key_codes(columns, cfg.selection.min_key_calls) if columns else None
+
+
+def silhouette_margin(scores: dict[int, float], k: int) -> dict[str, Any] | None:
+    """How clearly the silhouette picked k: the best k against the runner-up, and the
+    chosen k against the best (they differ when clusters were merged below the best)."""
+    if not scores:
+        return None
+    ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    (best_k, best), runner = ranked[0], (ranked[1] if len(ranked) > 1 else None)
+    chosen = scores.get(k)
+    return {"best_k": best_k, "best": best,
+            "runner_up_k": runner[0] if runner else None,
+            "runner_up": runner[1] if runner else None,
+            "best_minus_runner_up": round(best - runner[1], 4) if runner else None,
+            "chosen_k": k, "chosen": chosen,
+            "chosen_minus_best": round(chosen - best, 4) if chosen is not None else None}
 
 
 def _conversations_on_two_sides(conversations: list[str], sides: list[str]) -> int:
