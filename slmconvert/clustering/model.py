@@ -132,7 +132,7 @@ def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: 
     if n < 2:
         raise InputError(f"cannot cluster {n} call(s); need at least 2")
     reporter = reporter or NullReporter()
-    pca = PCA(n_components=min(64, n, x.shape[1]), svd_solver="full", random_state=seed)
+    pca = PCA(n_components=min(64, n, x.shape[1]), svd_solver=pca_solver(x), random_state=seed)
     z = pca.fit_transform(x).astype(np.float64)
     _, first = np.unique(z.round(6), axis=0, return_index=True)
     distinct = len(first)
@@ -173,6 +173,12 @@ def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: 
     remap[order] = np.arange(k)
     return Fit(labels=remap[labels], k=k, scores=scores, projector=pca,
                centroids=cents[order], cluster_keys=ckeys[order], merged=merged, floor=floor)
+
+
+def pca_solver(x: np.ndarray) -> str:
+    """Exact PCA either way: through the features' covariance when there are more rows than
+    features (much cheaper for long logs), else a full SVD."""
+    return "covariance_eigh" if x.shape[0] >= x.shape[1] else "full"
 
 
 def _refine(z: np.ndarray, labels: np.ndarray, keys: np.ndarray, max_iter: int = 100

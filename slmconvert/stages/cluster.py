@@ -39,6 +39,7 @@ from slmconvert.clustering.model import (
     Weights,
     fit_clusters,
     key_codes,
+    pca_solver,
     predict,
 )
 from slmconvert.core.fsio import atomic_path, write_json_atomic
@@ -513,8 +514,10 @@ def draw_map(points: np.ndarray, labels: np.ndarray, clusters: list[dict[str, An
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
 
-    xy = PCA(n_components=2, svd_solver="full", random_state=seed).fit_transform(points) \
-        if len(points) > 2 else np.zeros((len(points), 2))
+    xy = np.zeros((len(points), 2))
+    if len(points) > 2:
+        pca = PCA(n_components=2, svd_solver=pca_solver(points), random_state=seed)
+        xy = pca.fit_transform(points)
     fig, ax = plt.subplots(figsize=(10, 7), dpi=110)
     cmap = plt.get_cmap("tab20")
     for c, meta in enumerate(clusters):
