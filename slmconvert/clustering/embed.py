@@ -34,6 +34,9 @@ def load_sentence_model(name: str, reporter: Reporter | None = None) -> Any:
         raise ModelUnavailableError(f"embedding model {name} ({path}): {exc}") from exc
 
 
+_LOADED: dict[tuple[str, int, int | None], Embedder] = {}
+
+
 class Embedder:
     def __init__(self, model: Any, batch_size: int = 64, max_tokens: int | None = None,
                  cache_size: int = 50_000) -> None:
@@ -55,7 +58,13 @@ class Embedder:
     @classmethod
     def load(cls, name: str, batch_size: int = 64, max_tokens: int | None = None,
              reporter: Reporter | None = None) -> Embedder:
-        return cls(load_sentence_model(name, reporter), batch_size, max_tokens)
+        """The embedder for these settings, loaded once per process: a second stage or
+        command in the same process (``cluster`` then ``cluster assign``, ``iterate``)
+        reuses the model and the texts it has already embedded."""
+        key = (name, batch_size, max_tokens)
+        if key not in _LOADED:
+            _LOADED[key] = cls(load_sentence_model(name, reporter), batch_size, max_tokens)
+        return _LOADED[key]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per text, in order."""
