@@ -176,6 +176,11 @@ def test_keys_tell_apart_calls_that_features_cannot() -> None:
     # A key shared by two far-apart groups does not glue them.
     same = np.array([[0]] * 180)
     assert fit_clusters(x, k=None, k_min=2, k_max=10, seed=0, keys=same).k == 2
+    # Keys win over k_max: five named groups are five clusters even when k_max is 3.
+    five = np.array([[i % 5, -1] for i in range(180)])
+    fit = fit_clusters(x, k=None, k_min=2, k_max=3, seed=0, keys=five)
+    assert fit.floor == fit.k == 5
+    assert all(len(set(five[fit.labels == c, 0])) == 1 for c in range(fit.k))
 
 
 def test_k_choice_merges_splits_their_calls_do_not_need() -> None:

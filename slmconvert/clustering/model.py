@@ -148,10 +148,13 @@ def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: 
         centers = np.stack([z[micro == c].mean(axis=0) for c in range(m)])
         d = pdist(centers)
         apart = _disagree(group_keys)
+        scale = float(d.max()) + 1.0
         if apart.any():  # merged only after everything else: far beyond any real distance
-            d[apart] += _APART * (float(d.max()) + 1.0)
+            d[apart] += _APART * scale
         tree = linkage(d, method="ward")
-        floor = 1 + int((tree[:, 2] >= _APART).sum())
+        # Ward heights of real merges stay within a few tens of the largest distance;
+        # a merge across keys keeps a large part of its penalty.
+        floor = 1 + int((tree[:, 2] >= np.sqrt(_APART) * scale).sum())
 
     def cut(kk: int) -> np.ndarray:
         if tree is None:
@@ -161,9 +164,10 @@ def fit_clusters(x: np.ndarray, *, k: int | None, k_min: int, k_max: int, seed: 
 
     scores: dict[int, float] = {}
     merged: list[dict[str, Any]] = []
-    if k is None:
-        k, scores, merged = _choose_k(z, unique_rows, cut, k_min=max(k_min, floor),
-                                      k_max=min(k_max, m), tolerance=tolerance,
+    if k is None:  # the keys win over k_max: k is never below the floor
+        lo = max(k_min, floor)
+        k, scores, merged = _choose_k(z, unique_rows, cut, k_min=lo, k_max=max(min(k_max, m), lo),
+                                      floor=floor, tolerance=tolerance,
                                       sample=silhouette_sample, seed=seed, reporter=reporter)
     k = max(1, min(k, m))
     labels, cents, ckeys = _refine(z, cut(k), keys)
@@ -228,8 +232,8 @@ _APART = 1e6  # added to the distance of groups that disagree on a key (times th
 
 
 def _choose_k(z: np.ndarray, rows: np.ndarray, cut: Callable[[int], np.ndarray], *, k_min: int,
-              k_max: int, tolerance: float, sample: int, seed: int, reporter: Reporter
-              ) -> tuple[int, dict[int, float], list[dict[str, Any]]]:
+              k_max: int, tolerance: float, sample: int, seed: int, reporter: Reporter,
+              floor: int = 1) -> tuple[int, dict[int, float], list[dict[str, Any]]]:
     """The best-scoring cut, then merges back down the tree that its own calls do not pay for.
 
     Every cut in [k_min, k_max] is scored by its mean silhouette on one seeded sample of
@@ -240,15 +244,18 @@ def _choose_k(z: np.ndarray, rows: np.ndarray, cut: Callable[[int], np.ndarray],
     Sub-groups of one task (split by a filled-in slot, say) gain little from being apart,
     while two tasks lose a lot when merged. Judging a merge by the calls it touches, not
     by the mean over all calls, keeps a small task from being merged into a big one only
-    because it is a small share of the log."""
+    because it is a small share of the log. With too few distinct rows to score any
+    cut, k is the ``floor`` that the keys call for (1 without keys)."""
     from sklearn.metrics import pairwise_distances, silhouette_samples
 
     distinct = len(rows)
     hi = min(k_max, distinct - 1, max(2, distinct // 2))
-    lo = min(max(k_min, 2), hi)
+    lo = max(k_min, 2)
+    if lo > hi:
+        return max(floor, 1), {}, []
     rng = np.random.default_rng(seed)
     pick = rows if distinct <= sample else np.sort(rng.choice(rows, size=sample, replace=False))
-    dist = pairwise_distances(z[pick]) if lo <= hi else None  # once for every k
+    dist = pairwise_distances(z[pick])  # once for every k
     scores: dict[int, float] = {}
     values: dict[int, np.ndarray] = {}
     labels: dict[int, np.ndarray] = {}
@@ -261,7 +268,7 @@ def _choose_k(z: np.ndarray, rows: np.ndarray, cut: Callable[[int], np.ndarray],
                 scores[kk] = round(float(values[kk].mean()), 4)
             t.advance()
     if not scores:
-        return max(1, k_min if k_min <= hi else 1), scores, []
+        return max(floor, 1), scores, []
     best = max(scores, key=lambda kk: (scores[kk], -kk))
     k, merged = best, []
     while k - 1 in scores:
