@@ -80,7 +80,7 @@ def split(samples: list[Labelled], part: Split) -> list[Labelled]:
     Each sample is keyed by the rarest entity type it contains (rarest over the whole
     file; "none" without spans). Within a key, samples are ordered by a seeded hash of
     their text and dealt alternately to ``tune`` and ``holdout``, so every type is split
-    about in half, and a sample's half does not depend on the order of the file."""
+    about in half, and a sample's half does not depend on file order."""
     if part == "all":
         return list(samples)
     freq = Counter(t for s in samples for t, _, _ in s.spans)

@@ -147,7 +147,7 @@ _STREET_TYPES = (
     r"Bypass|Route|Rte|Hollow|Brook|Creek|Station|Manor|Village|Commons|Center|Centre)"
 )
 # Street words that are written as a suffix of the name in many European languages
-# (Koskikatu, Wingertweg, Rooseveltlaan, Friedhofstrasse, Sludevej ...).
+# (Rantakatu, Lindenweg, Parklaan, Lindenstrasse, Strandvej ...).
 _STREET_SUFFIX = (
     r"(?:katu|kuja|tie|polku|kaari|gatan|gata|vägen|vagen|väg|gränd|gade|vej|vei|veien|gaten|"
     r"weg|straße|strasse|str\.|gasse|allee|platz|ring|damm|ufer|laan|straat|plein|kade|dijk|"
@@ -224,7 +224,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("us_ssn", "US_SSN",
          _c(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])"), 0.7, validate=ssn_ok,
          context=("ssn", "social security", "social sec"), context_score=0.95,
-         description="US social security numbers (Presidio scores many below its threshold)."),
+         description="US SSNs (Presidio scores many below its threshold)."),
     Rule("us_ssn_spaced", "US_SSN",
          _c(r"(?<![\w-])\d{3} \d{2} \d{4}(?![\w-])"), 0.2, validate=ssn_ok,
          context=("ssn", "social security"), context_score=0.9,
@@ -513,7 +513,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     A common given name (:func:`first_names`) starts a run whatever spaCy said of it
     ("Why is Ingrid so late?" is tagged a place), and the proper nouns after it
     join the run. In a text with no capital letter at all, a given name or a proper noun
-    that is not an ordinary English word starts a run ("follow up with priya raman").
+    that is not an ordinary English word starts a run ("ask priya raman").
     """
     names = first_names()
     lower = not any(c.isupper() for c in doc.text)
@@ -563,7 +563,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         yield from flush()
 
 
-# Speaker labels of a dialogue ("Ubul: What a wife.\nNicole: Remember me"): a line that
+# Speaker labels of a dialogue ("Brannock: Where now?\nMirela: Home."): a line that
 # starts with one name and a colon, in a text with two or more such lines. Words that
 # label roles or fields rather than people are left alone.
 _SPEAKER = re.compile(r"(?m)^[ \t>]*(?P<v>[^\W\d_][\w'’-]{1,30})[ \t]*:[ \t]*(?=[\"“'‘]?[^\W_])")

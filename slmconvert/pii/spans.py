@@ -52,7 +52,7 @@ _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
 _GAP = re.compile(r"^[\s,>]*$")
 # What may lead an address before the span a recognizer found: the building number and
 # street name of "4417 Kask iela 12 ...", "Brandvik 52 Solberg Heights", or the other
-# street of "the corner of X and Y" / "Hanne and ul. Miła 53" (an intersection).
+# street of "the corner of X and Y" / "Ines and ul. Lipowa 3" (an intersection).
 _BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(]))(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)"
                         r"[ \t]+$")
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
