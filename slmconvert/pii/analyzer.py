@@ -152,6 +152,17 @@ class Detector:
         self.entities = list(dict.fromkeys([*cfg.scrubbed_entities(), *cfg.report_only]))
         self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
 
+    def _person(self, text: str, r: Any, orgs: frozenset[int]) -> Span | None:
+        """The span of one result; a "person" is trimmed to its name and dropped when it
+        is a path, code, an organisation, a place or a product."""
+        if r.entity_type != "PERSON":
+            return Span(r.start, r.end, r.entity_type, r.score)
+        start, end = rec.trim_person(text, r.start, r.end, self.words)
+        if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
+                or rec.not_a_person(text, start, end, orgs, self.words):
+            return None
+        return Span(start, end, r.entity_type, r.score)
+
     def analyze(self, texts: Sequence[str], allow: Sequence[Iterable[str]] | None = None
                 ) -> list[list[Span]]:
         """Spans per text. Texts not seen recently go through spaCy's ``nlp.pipe`` in one
@@ -166,13 +177,11 @@ class Detector:
                                                 entities=self.entities,
                                                 nlp_artifacts=artifacts,
                                                 score_threshold=self.min_threshold)
-                self._cache[text] = [Span(r.start, r.end, r.entity_type, r.score)
-                                     for r in results
+                orgs = frozenset(e.start_char for e in artifacts.entities
+                                 if e.label_ in ("ORG", "ORGANIZATION"))
+                self._cache[text] = [s for r in results
                                      if r.score >= self.cfg.threshold(r.entity_type)
-                                     and not (r.entity_type == "PERSON" and (
-                                         in_path(text, r.start, r.end)
-                                         or code_like(text[r.start:r.end])
-                                         or rec.org_like(text, r.start, r.end)))]
+                                     for s in [self._person(text, r, orgs)] if s]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from slmconvert.pii.recognizers import lower_case_prose
+
 
 @dataclass(frozen=True)
 class Span:
@@ -109,6 +111,13 @@ _NAME_LIST_LOWER = re.compile(rf"{_LIST_ITEM_LOWER}(?:,\s*{_LIST_ITEM_LOWER})+,?
 
 
 _CAPNAME = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
+# A particle and the capitalised surname after a found name: "Anke ten Brink".
+_PARTICLE_NAME_AFTER = re.compile(
+    r"[ \t]+(?:van|von|der|den|de|da|di|del|della|du|la|le|ten|ter|bin|ibn|al|el|dos|das|do)"
+    rf"(?:[ \t]+(?:der|den|la|le|de))?[ \t]+{_CAPNAME}(?![\w'’-])")
+# Letters after a name that belong to it: "Ines Moreau MD", "Tom Reyes, Jr.".
+_POST_NOMINAL = re.compile(r",?[ \t]+(?:MD|M\.D\.|PhD|Ph\.D\.|DDS|DVM|RN|Esq|Jr|Sr|"
+                           r"II|III|IV)(?![\w'’-])")
 _AND_NAME_AFTER = re.compile(rf"[ \t]+(?:and|or|&)[ \t]+(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)"
                              rf"(?![\w'’-])")
 _AND_NAME_BEFORE = re.compile(rf"(?<![\w'’-])(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)[ \t]+"
@@ -123,7 +132,7 @@ def people(text: str, spans: list[Span]) -> list[Span]:
     call every member of a list a person when two of its members are people, and the
     capitalised name joined to a person by "and" ("Okafor and Lindqvist") a person too."""
     extra: list[Span] = []
-    lower = not any(c.isupper() for c in text)
+    lower = lower_case_prose(text)
     for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
         items = [(i.start(), i.end()) for i in re.finditer(_LIST_ITEM_LOWER, m.group())
                  if i.group() not in ("and", "or")]
@@ -133,6 +142,9 @@ def people(text: str, spans: list[Span]) -> list[Span]:
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
             continue
+        for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL):  # "Anke ten Brink", "... MD"
+            if tail := grow.match(text, s.end):
+                extra.append(Span(s.start, tail.end(), "PERSON", s.score))
         for joined in (_AND_NAME_AFTER.match(text, s.end),
                        _AND_NAME_BEFORE.search(text, 0, s.start)):
             if joined and joined.group("n").split()[0].lower() not in _NOT_A_NAME_START:
@@ -188,7 +200,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
     name and building number, forwards over town, state, country and postal code), and
     join a street-address span with a neighbour that only whitespace or a comma separates
     from it."""
-    lower = not any(c.isupper() for c in text)
+    lower = lower_case_prose(text)
     out: list[Span] = []
     for s in spans:
         if s.entity == "PERSON" and (any(c.isdigit() for c in text[s.start:s.end])

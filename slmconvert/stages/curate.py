@@ -187,8 +187,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "3"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing,
-    # en_core_web_md by default
+    version = "4"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing,
+    # en_core_web_md by default; 4: place, employer and product context, kinship names
     Config = CurateConfig
     upstream = ("collect",)
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
