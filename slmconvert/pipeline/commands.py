@@ -15,6 +15,7 @@ from slmconvert.core.fsio import atomic_path
 from slmconvert.errors import ConfigError, InputError
 from slmconvert.pipeline.config import Pipeline, format_validation_error, load_pipeline
 from slmconvert.pipeline.runner import Outcome, Runner, StageFailed
+from slmconvert.pipeline.stage import Report
 
 if TYPE_CHECKING:
     from slmconvert.clustering.model import Assigner
@@ -25,59 +26,6 @@ def _fmt_counts(counts: dict[str, object]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if not isinstance(v, dict))
 
 
-def render_collect(outcome: Outcome) -> None:
-    s, c = outcome.summary, outcome.counts
-    ui.table("Calls by format", ["format", "calls"], list(s.get("by_format", {}).items()))
-    ui.table("Calls by model", ["model", "calls"], list(s.get("by_model", {}).items())[:15])
-    ui.table("Totals", ["read", "imported", "duplicates", "quarantined", "skipped", "joined",
-                        "human-facing"],
-             [[c["read"], c["imported"], c["duplicates"], c["quarantined"], c["skipped"],
-               c["joined"], c["human_facing"]]])
-    reasons = list(s.get("quarantine_reasons", {}).items()) + [
-        (f"skipped: {k}", v) for k, v in s.get("skip_reasons", {}).items()]
-    if reasons:
-        ui.table("Quarantined and skipped, by reason", ["reason", "items"], reasons[:15])
-    if s.get("ignored_files"):
-        ui.note(f"ignored {len(s['ignored_files'])} file(s) that are not logs "
-                f"(e.g. {s['ignored_files'][0]})")
-
-
-def render_curate(outcome: Outcome) -> None:
-    c, s = outcome.counts, outcome.summary
-    ui.table("Calls", ["read", "kept", "dropped"], [[c["read"], c["kept"], c["dropped"]]])
-    reasons = [(k.removeprefix("dropped_"), v) for k, v in c.items()
-               if k.startswith("dropped_") and v]
-    if reasons:
-        ui.table("Dropped, by reason", ["reason", "calls"], reasons)
-    pii = s.get("pii", {})
-    ui.table("PII and secrets replaced (counts only)", ["entity type", "replaced"],
-             sorted(pii.get("scrubbed_by_type", {}).items(), key=lambda kv: -kv[1]))
-    ui.note(f"{pii.get('records_with_pii', 0)} kept calls had PII; spaCy model "
-            f"{s.get('spacy_model')}")
-
-
-def render_cluster(outcome: Outcome) -> None:
-    s, c = outcome.summary, outcome.counts
-    rows = []
-    for cl in s.get("clusters", []):
-        kind, share = next(iter(cl["response_kinds"].items()), ("-", 0))
-        sp = cl["split"]
-        route = "SLM candidate" if cl["route"] == "slm-candidate" else \
-            f"LLM: {cl['why_llm'].split(':')[0]}"
-        rows.append([cl["id"], cl["label"][:30], ", ".join(cl["tools"][:2]), cl["calls"],
-                     "-" if cl["share_tokens"] is None else f"{100 * cl['share_tokens']:.0f}%",
-                     f"{kind} {round(100 * share)}%",
-                     f"{sp['train']}/{sp['val']}/{sp['test']}", route])
-    ui.table(f"{c['clusters']} task clusters over {c['calls']} calls "
-             f"(k by {s.get('k_chosen_by')})",
-             ["id", "label", "tools called", "calls", "tokens", "response", "train/val/test",
-              "route"], rows)
-    if s.get("conversations_in_several_sides"):
-        ui.note(f"{s['conversations_in_several_sides']} conversation(s) span clusters whose "
-                "splits put them on different sides (each cluster keeps it whole)")
-
-
-RENDERERS = {"collect": render_collect, "curate": render_curate, "cluster": render_cluster}
 
 
 def assign_calls(inputs: list[Path], *, workspace: Path, out: Path | None) -> None:
@@ -220,8 +168,15 @@ def run_stage_command(stage_name: str, cfg: Mapping[str, object], workspace: Pat
         return
     if outcome.action == "skipped":
         ui.note(f"{stage_name}: skipped, {outcome.reason} (use --force to rerun)")
-    RENDERERS.get(stage_name, lambda o: None)(outcome)
+    render_report(stage.report(outcome.counts, outcome.summary))
     ui.line(f"{stage_name}: {workspace / stage_name}")
+
+
+def render_report(report: Report) -> None:
+    for t in report.tables:
+        ui.table(t.title, t.columns, t.rows)
+    for note in report.notes:
+        ui.note(note)
 
 
 def run_pipeline(path: Path, *, from_: str | None, only: str | None, force: bool,

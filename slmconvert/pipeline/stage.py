@@ -34,6 +34,23 @@ class StageContext:
         return p if p.is_absolute() else (self.base_dir / p)
 
 
+@dataclass(frozen=True)
+class Table:
+    """One table of a stage's terminal summary, as data: the face renders it."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
+class Report:
+    """What a stage shows when run from the command line: tables and one-line notes."""
+
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass
 class StageResult:
     counts: dict[str, Any] = field(default_factory=dict)
@@ -62,3 +79,7 @@ class Stage:
 
     def run(self, ctx: StageContext, cfg: Any) -> StageResult:  # pragma: no cover
         raise NotImplementedError
+
+    def report(self, counts: dict[str, Any], summary: dict[str, Any]) -> Report:
+        """The terminal summary of a run (or of the manifest of a skipped one), as data."""
+        return Report()

@@ -46,7 +46,7 @@ from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_records, iter_rows
 from slmconvert.core.records import CallRecord, token_counts
 from slmconvert.errors import InputError
-from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
+from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
 
 CLUSTERS = "clusters.json"
 ASSIGNMENTS = "assignments.parquet"
@@ -199,6 +199,28 @@ class ClusterStage(Stage):
         if not src.exists():
             raise InputError(f"{src}: missing; run curate first")
         return Clusterer(ctx, cfg).run(src)
+
+    def report(self, counts: dict[str, Any], summary: dict[str, Any]) -> Report:
+        rows = []
+        for cl in summary.get("clusters", []):
+            kind, share = next(iter(cl["response_kinds"].items()), ("-", 0))
+            sp = cl["split"]
+            route = "SLM candidate" if cl["route"] == "slm-candidate" else \
+                f"LLM: {cl['why_llm'].split(':')[0]}"
+            rows.append([cl["id"], cl["label"][:30], ", ".join(cl["tools"][:2]), cl["calls"],
+                         "-" if cl["share_tokens"] is None else f"{100 * cl['share_tokens']:.0f}%",
+                         f"{kind} {round(100 * share)}%",
+                         f"{sp['train']}/{sp['val']}/{sp['test']}", route])
+        out = Report(tables=[Table(
+            f"{counts['clusters']} task clusters over {counts['calls']} calls "
+            f"(k by {summary.get('k_chosen_by')})",
+            ["id", "label", "tools called", "calls", "tokens", "response", "train/val/test",
+             "route"], rows)])
+        if summary.get("conversations_in_several_sides"):
+            out.notes.append(f"{summary['conversations_in_several_sides']} conversation(s) span "
+                             "clusters whose splits put them on different sides (each cluster "
+                             "keeps it whole)")
+        return out
 
 
 class Clusterer:

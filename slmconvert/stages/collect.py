@@ -28,7 +28,7 @@ from slmconvert.importers.base import BatchIndex, Importer, Loc, Skip
 from slmconvert.importers.common import ShapeError
 from slmconvert.importers.openai import OpenAIBatchInput
 from slmconvert.importers.readers import LOG_SUFFIXES, BadItem, Item, iter_items, suffix_of
-from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
+from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
 
 CALLS = "calls.parquet"
 QUARANTINE = "quarantine.jsonl"
@@ -272,6 +272,27 @@ class CollectStage(Stage):
     def run(self, ctx: StageContext, cfg: CollectConfig) -> StageResult:
         files, ignored = expand_inputs(ctx, cfg.inputs)
         return Collector(ctx, cfg).run(files, ignored)
+
+    def report(self, counts: dict[str, Any], summary: dict[str, Any]) -> Report:
+        s, c = summary, counts
+        out = Report(tables=[
+            Table("Calls by format", ["format", "calls"],
+                  [list(kv) for kv in s.get("by_format", {}).items()]),
+            Table("Calls by model", ["model", "calls"],
+                  [list(kv) for kv in list(s.get("by_model", {}).items())[:15]]),
+            Table("Totals", ["read", "imported", "duplicates", "quarantined", "skipped",
+                             "joined", "human-facing"],
+                  [[c["read"], c["imported"], c["duplicates"], c["quarantined"], c["skipped"],
+                    c["joined"], c["human_facing"]]])])
+        reasons = [[k, v] for k, v in s.get("quarantine_reasons", {}).items()] + [
+            [f"skipped: {k}", v] for k, v in s.get("skip_reasons", {}).items()]
+        if reasons:
+            out.tables.append(Table("Quarantined and skipped, by reason", ["reason", "items"],
+                                    reasons[:15]))
+        if s.get("ignored_files"):
+            out.notes.append(f"ignored {len(s['ignored_files'])} file(s) that are not logs "
+                             f"(e.g. {s['ignored_files'][0]})")
+        return out
 
 
 class Collector:

@@ -28,7 +28,7 @@ from slmconvert.pii.analyzer import installed_spacy_model, spacy_meta_path
 from slmconvert.pii.config import PiiConfig, check_config
 from slmconvert.pii.occurrences import ScrubError
 from slmconvert.pii.scrubber import Scrubber
-from slmconvert.pipeline.stage import Stage, StageConfig, StageContext, StageResult
+from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
 
 CALLS = "calls.parquet"
 DROPPED = "dropped.jsonl"
@@ -206,6 +206,22 @@ class CurateStage(Stage):
         if not src.exists():
             raise InputError(f"{src}: missing; run collect first")
         return Curator(ctx, cfg).run(src)
+
+    def report(self, counts: dict[str, Any], summary: dict[str, Any]) -> Report:
+        c, pii = counts, summary.get("pii", {})
+        out = Report(tables=[Table("Calls", ["read", "kept", "dropped"],
+                                   [[c["read"], c["kept"], c["dropped"]]])])
+        reasons = [[k.removeprefix("dropped_"), v] for k, v in c.items()
+                   if k.startswith("dropped_") and v]
+        if reasons:
+            out.tables.append(Table("Dropped, by reason", ["reason", "calls"], reasons))
+        out.tables.append(Table("PII and secrets replaced (counts only)",
+                                ["entity type", "replaced"],
+                                [list(kv) for kv in sorted(pii.get("scrubbed_by_type", {}).items(),
+                                                           key=lambda kv: -kv[1])]))
+        out.notes.append(f"{pii.get('records_with_pii', 0)} kept calls had PII; spaCy model "
+                         f"{summary.get('spacy_model')}")
+        return out
 
 
 class Curator:
