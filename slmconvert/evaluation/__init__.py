@@ -1,0 +1,3 @@
+"""Evaluation: scoring a small model's answers against the LLM's recorded responses
+(metrics, bootstrap confidence intervals), shared by the ``select`` and ``evaluate``
+stages."""
