@@ -221,8 +221,16 @@ def models_list() -> None:
     if ui.state.json:
         ui.emit_json(rows)
         return
-    cols = ["name", "kind", "params", "licence", "context", "tools", "available", "source"]
-    ui.table("Model catalog", cols, [[r[c] for c in cols] for r in rows])
+    cols = {"name": "name", "kind": "kind", "params_m": "params (M)", "licence": "licence",
+            "commercial_use": "commercial", "context_length": "context", "tools": "tools",
+            "memory_bf16_mb": "bf16 MB", "memory_int4_mb": "int4 MB", "available": "available"}
+
+    def cell(v: object) -> object:
+        return {True: "yes", False: "no"}[v] if isinstance(v, bool) else \
+            f"{v:,.0f}" if isinstance(v, int | float) else v
+
+    ui.table("Model catalog (memory: weights only)", list(cols.values()),
+             [[cell(r[k]) for k in cols] for r in rows])
 
 
 @models_app.command("prepare")

@@ -6,18 +6,24 @@ already in the local Hugging Face cache) or a local path (an HF checkpoint direc
 or a ``.gguf`` file). GGUF weights are converted once into an fp32 HF checkpoint that
 Trainer/SFTTrainer accept, cached under ``$SLMCONVERT_CACHE`` (default
 ``~/.cache/slmconvert``) keyed by the GGUF's sha256.
+
+The catalog (``slmconvert/catalog.yaml``) also holds the facts a user decides on
+(parameters, architecture, licence and commercial use, context length, chat template,
+native tool calls, the model cards they come from); :func:`catalog_with` adds or
+overrides entries from a pipeline's ``stages: select: models:`` mapping.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from slmconvert.core.fsio import atomic_dir, ensure_private_dir, write_json_atomic
 from slmconvert.core.hashing import sha256_file
@@ -26,28 +32,99 @@ from slmconvert.errors import ConfigError, ModelUnavailableError, did_you_mean
 
 PREPARED_MARKER = "slmconvert-prepared.json"
 
+Precision = Literal["fp32", "bf16", "int8", "int4"]
+BYTES_PER_PARAM: dict[str, float] = {"fp32": 4, "bf16": 2, "int8": 1, "int4": 0.5}
+
+# Facts a causal-lm catalog entry must state (and cite in `sources`).
+CAUSAL_FACTS = ("params_m", "architecture", "licence", "commercial_use", "context_length",
+                "chat_template", "native_tool_calls", "sources")
+CATALOG_CONTEXT = {"catalog_entry": True}
+
 
 class ModelEntry(BaseModel):
+    """One catalog model. Validated with ``context=CATALOG_CONTEXT`` (the packaged
+    catalog and user entries), a causal LM must state every fact in ``CAUSAL_FACTS``;
+    ad-hoc entries built by :func:`resolve` for a bare source carry none."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Literal["causal-lm", "embedding", "spacy-ner"]
+    kind: Literal["causal-lm", "embedding", "spacy-ner"] = Field(
+        description="causal-lm (an SLM candidate), embedding or spacy-ner.")
     source: str = Field(description="pkg:<module>, hf:<org>/<name> or a local path.")
     gguf_file: str | None = Field(None, description="GGUF file name inside the package.")
     assemble: bool = Field(False, description="The package ships the GGUF in parts.")
     subdir: str | None = Field(None, description="Model directory inside the package.")
-    hf_id: str | None = None
-    params_m: float = Field(0, description="Parameters, millions.")
-    licence: str = "unknown"
-    context_length: int = 0
-    chat_template: bool = False
-    native_tool_calls: bool = False
-    install: str | None = None
-    notes: str | None = None
+    hf_id: str | None = Field(None, description="Hugging Face id of the original model.")
+    params_m: float = Field(0, ge=0, description="Parameters, millions.")
+    architecture: str | None = Field(None, description=(
+        "Model architecture family: llama, qwen2, qwen3, gemma3, phi3, nemotron-h, ..."))
+    licence: str = Field("unknown", description=(
+        "SPDX id (Apache-2.0, MIT, CC-BY-NC-4.0) or named terms (Gemma terms, "
+        "Llama 3.2 Community, Qwen Research, NVIDIA Open Model License)."))
+    commercial_use: bool | None = Field(None, description=(
+        "Whether the licence permits commercial use."))
+    context_length: int = Field(0, ge=0, description="Native context window, tokens.")
+    chat_template: bool = Field(False, description="The model ships a chat template.")
+    native_tool_calls: bool = Field(False, description=(
+        "The model's own chat template renders tools and tool calls (otherwise "
+        "slmconvert's prompt format teaches it)."))
+    sources: list[str] = Field(default_factory=list, description=(
+        "Model cards (URLs) the facts above come from."))
+    install: str | None = Field(None, description="How to install a pkg: source.")
+    notes: str | None = Field(None, description="Anything else a user should know.")
+
+    @model_validator(mode="after")
+    def _facts_stated(self, info: ValidationInfo) -> ModelEntry:
+        if self.kind != "causal-lm" or not (info.context or {}).get("catalog_entry"):
+            return self
+        missing = [f for f in CAUSAL_FACTS if f not in self.model_fields_set]
+        if missing:
+            raise ValueError(f"{missing[0]}: required for a causal-lm entry"
+                             + (f" (also missing: {', '.join(missing[1:])})"
+                                if missing[1:] else ""))
+        for field, bad in (("params_m", self.params_m <= 0),
+                           ("architecture", not (self.architecture or "").strip()),
+                           ("licence", self.licence.strip() in ("", "unknown")),
+                           ("commercial_use", self.commercial_use is None),
+                           ("context_length", self.context_length <= 0),
+                           ("sources", not any(s.strip() for s in self.sources))):
+            if bad:
+                raise ValueError(f"{field}: must be stated for a causal-lm entry")
+        return self
+
+    def memory_mb(self, precision: Precision = "bf16") -> float:
+        """Weight memory in MB (10**6 bytes) at a precision: parameters x 4/2/1/0.5
+        bytes for fp32/bf16/int8/int4. Weights only: activations, KV cache, optimizer
+        state and quantization scales come on top."""
+        return self.params_m * BYTES_PER_PARAM[precision]
+
+
+def licence_allowed(entry: ModelEntry, allow: Sequence[str] | None) -> bool:
+    """Whether the entry's licence is on the allow-list (case-insensitive, exact names).
+    None allows every licence; an empty list allows none."""
+    if allow is None:
+        return True
+    return entry.licence.strip().casefold() in {a.strip().casefold() for a in allow}
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SLMCONVERT_CACHE") or Path.home() / ".cache" / "slmconvert")
+
+
+def _entry(name: str, spec: Mapping[str, Any], where: str) -> ModelEntry:
+    """Validate one catalog entry; a ConfigError names the model and the field."""
+    if "name" in spec:
+        raise ConfigError(f"{where}: model '{name}': 'name' is the mapping key, not a field")
+    try:
+        return ModelEntry.model_validate({"name": name, **spec}, context=CATALOG_CONTEXT)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{where}: model '{name}'" + (f", field '{field}'" if field else "")
+                          + f": {msg}{more}") from None
 
 
 @cache
@@ -56,7 +133,27 @@ def catalog() -> dict[str, ModelEntry]:
 
     text = (Path(__file__).parent.parent / "catalog.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)["models"]
-    return {name: ModelEntry(name=name, **spec) for name, spec in raw.items()}
+    return {name: _entry(name, spec, "catalog.yaml") for name, spec in raw.items()}
+
+
+def catalog_with(overrides: Mapping[str, Mapping[str, Any]] | None,
+                 where: str = "stages.select.models") -> dict[str, ModelEntry]:
+    """The catalog with user entries added or overriding (same schema, validated).
+
+    An existing name may give only some fields; they are merged over the packaged entry.
+    A new name must give ``kind``, ``source`` and, for a causal LM, every fact in
+    ``CAUSAL_FACTS``. Errors are ConfigError naming ``where``, the model and the field.
+    """
+    entries = dict(catalog())
+    for name, spec in (overrides or {}).items():
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"{where}: model '{name}': expected a mapping of fields, "
+                              f"got {type(spec).__name__}")
+        base = entries.get(name)
+        merged = ({**base.model_dump(exclude={"name"}, exclude_unset=True), **spec}
+                  if base else dict(spec))
+        entries[name] = _entry(str(name), merged, where)
+    return entries
 
 
 def resolve(name_or_source: str) -> ModelEntry:
@@ -185,18 +282,26 @@ def source_for(entry: ModelEntry) -> Source:
     return SOURCES[scheme](entry)
 
 
-def catalog_rows() -> list[dict[str, Any]]:
+def catalog_rows(entries: Mapping[str, ModelEntry] | None = None) -> list[dict[str, Any]]:
+    """One row of decision facts per model (data, not text: the CLI renders it)."""
     rows = []
-    for e in catalog().values():
+    for e in (entries or catalog()).values():
         reason = source_for(e).unavailable_reason()
+        causal = e.kind == "causal-lm"
         rows.append({
             "name": e.name, "kind": e.kind,
-            "params": f"{e.params_m:g}M" if e.params_m else "",
-            "licence": e.licence, "context": e.context_length or "",
-            "tools": ("native" if e.native_tool_calls else "template")
-            if e.kind == "causal-lm" else "",
+            "params_m": e.params_m or None,
+            "architecture": e.architecture,
+            "licence": e.licence,
+            "commercial_use": e.commercial_use,
+            "context_length": e.context_length or None,
+            "chat_template": e.chat_template if causal else None,
+            "tools": ("native" if e.native_tool_calls else "template") if causal else None,
+            "memory_bf16_mb": round(e.memory_mb("bf16")) if e.params_m else None,
+            "memory_int4_mb": round(e.memory_mb("int4")) if e.params_m else None,
             "available": "yes" if reason is None else f"no: {reason}",
             "source": e.source,
+            "sources": e.sources,
         })
     return rows
 
@@ -239,10 +344,13 @@ def _convert_gguf(gguf: Path, target: Path, entry: ModelEntry, digest: str) -> N
         })
 
 
-def prepare(name_or_source: str, reporter: Reporter | None = None) -> PreparedModel:
-    """A trainable HF checkpoint directory for the model; converts a GGUF once, then caches."""
+def prepare(name_or_source: str, reporter: Reporter | None = None,
+            entry: ModelEntry | None = None) -> PreparedModel:
+    """A trainable HF checkpoint directory for the model; converts a GGUF once, then caches.
+    ``entry`` (e.g. from :func:`catalog_with`) is used as given instead of resolving
+    the name."""
     reporter = reporter or NullReporter()
-    entry = resolve(name_or_source)
+    entry = entry or resolve(name_or_source)
     located = source_for(entry).locate(reporter)
     if located.is_dir():
         return PreparedModel(entry.name, located, cached=True)
@@ -261,12 +369,13 @@ def prepare(name_or_source: str, reporter: Reporter | None = None) -> PreparedMo
     return PreparedModel(entry.name, target, cached=False, gguf_sha256=digest)
 
 
-def load_causal_lm(name_or_source: str, reporter: Reporter | None = None) -> tuple[Any, Any]:
+def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
+                   entry: ModelEntry | None = None) -> tuple[Any, Any]:
     """(model, tokenizer) in fp32 on CPU, from the prepared checkpoint."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    prepared = prepare(name_or_source, reporter)
+    prepared = prepare(name_or_source, reporter, entry=entry)
     tokenizer = AutoTokenizer.from_pretrained(prepared.path)
     model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=torch.float32)
     return model, tokenizer
