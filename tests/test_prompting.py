@@ -43,11 +43,12 @@ CALL = '<tool_call>{"name":"get_weather","arguments":{"city":"Paris"}}</tool_cal
 def collected(base: Path, pattern: str) -> list[CallRecord]:
     import tempfile
 
-    ws = Path(tempfile.mkdtemp(prefix="prompting-"))
-    (ws / "collect").mkdir()
-    ctx = StageContext(workspace=ws, stage_dir=ws / "collect", base_dir=base)
-    CollectStage().run(ctx, CollectConfig(inputs=[pattern]))
-    return list(iter_records(ws / "collect/calls.parquet"))
+    with tempfile.TemporaryDirectory(prefix="prompting-") as tmp:
+        ws = Path(tmp)
+        (ws / "collect").mkdir()
+        ctx = StageContext(workspace=ws, stage_dir=ws / "collect", base_dir=base)
+        CollectStage().run(ctx, CollectConfig(inputs=[pattern]))
+        return list(iter_records(ws / "collect/calls.parquet"))
 
 
 def _json_of(text: str) -> Any:
