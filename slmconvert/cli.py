@@ -212,6 +212,31 @@ def cluster_assign(
     assign_calls(inputs, workspace=workspace, out=out)
 
 
+@app.command("select")
+def select(
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace with a cluster/ stage.")],
+    candidate: Annotated[list[str] | None, typer.Option(
+        "--candidate", "-m", help="Catalog model to consider (repeat; default: all).")] = None,
+    licence: Annotated[list[str] | None, typer.Option(
+        "--licence", help="Allowed licence, e.g. Apache-2.0 (repeat; default: any).")] = None,
+    top_n: Annotated[int, typer.Option(help="Candidates chosen per cluster.")] = 2,
+    samples: Annotated[int, typer.Option(
+        help="Validation calls per cluster each candidate answers.")] = 8,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S4: filter catalog SLMs per task, probe the rest on validation calls, rank them and
+    choose the top N (WORKSPACE/select/selection.json)."""
+    from slmconvert.pipeline.commands import run_stage_command
+
+    cfg: dict[str, object] = {"top_n": top_n, "probe": {"samples": samples}}
+    if candidate:
+        cfg["candidates"] = candidate
+    if licence:
+        cfg["licences"] = licence
+    run_stage_command("select", cfg, workspace, force=force)
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List catalog models and whether each is available offline on this machine."""

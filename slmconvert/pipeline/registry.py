@@ -12,6 +12,7 @@ _BUILTIN: dict[str, str] = {
     "collect": "slmconvert.stages.collect:CollectStage",
     "curate": "slmconvert.stages.curate:CurateStage",
     "cluster": "slmconvert.stages.cluster:ClusterStage",
+    "select": "slmconvert.stages.select:SelectStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)
