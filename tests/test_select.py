@@ -129,3 +129,29 @@ def test_random_weights_score_near_zero_where_smollm2_scores_higher(
     assert tiny_best.keys() == smol_best.keys()
     assert max(tiny_best.values()) < 0.1, tiny_best
     assert sum(smol_best.values()) > sum(tiny_best.values()) + 0.2, (smol_best, tiny_best)
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_booking", "description": "Fetch a booking.",
+    "parameters": {"type": "object", "properties": {"ref": {"type": "string"}},
+                   "required": ["ref"]}}}]
+
+
+@pytest.mark.parametrize(("output", "reason"), [
+    ('<tool_call>{"name": "get_booking", "arguments": {"ref": "TM-', "truncated"),
+    ('<tool_call>{"name": "cancel_all", "arguments": {}}</tool_call>', "unknown tool"),
+    ('Sure! <tool_call>{"name": "get_booking", "arguments": {"ref": "TM-1"}}</tool_call>',
+     "text around"),
+])
+def test_malformed_output_scores_invalid_with_its_reason(output: str, reason: str) -> None:
+    """What the probe does with one answer: parse it, then score it; never an exception."""
+    from slmconvert.core.records import ToolCall
+    from slmconvert.evaluation.metrics import score_response
+    from slmconvert.prompting.format import parse
+
+    ref = Message(role="assistant", tool_calls=[ToolCall(name="get_booking",
+                                                         arguments={"ref": "TM-1"})])
+    parsed = parse(output, TOOLS)
+    assert parsed.kind == "invalid" and reason in (parsed.reason or "")
+    score = score_response(ref, parsed.message, TOOLS, parsed.reason)
+    assert (score.value, score.correct, score.error) == (0.0, False, "invalid_output")
