@@ -152,16 +152,23 @@ class Detector:
         self.entities = list(dict.fromkeys([*cfg.scrubbed_entities(), *cfg.report_only]))
         self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
 
-    def _person(self, text: str, r: Any, orgs: frozenset[int]) -> Span | None:
-        """The span of one result; a "person" is trimmed to its name and dropped when it
-        is a path, code, an organisation, a place or a product."""
+    def _spans(self, text: str, r: Any, orgs: frozenset[int],
+               places: frozenset[tuple[int, int]] = frozenset()) -> list[Span]:
+        """The spans of one result. A "person" is cut at line breaks (NER runs a name into
+        the job title on the next line), each line's part trimmed to its name and dropped
+        when it is a path, code, an organisation, a place, a product or a title."""
         if r.entity_type != "PERSON":
-            return Span(r.start, r.end, r.entity_type, r.score)
-        start, end = rec.trim_person(text, r.start, r.end, self.words)
-        if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
-                or rec.not_a_person(text, start, end, orgs, self.words):
-            return None
-        return Span(start, end, r.entity_type, r.score)
+            return [Span(r.start, r.end, r.entity_type, r.score)]
+        out = []
+        for m in re.finditer(r"\S(?:[^\n]*\S)?", text[r.start:r.end]):  # each line, stripped
+            start, end = rec.trim_person(text, r.start + m.start(), r.start + m.end(),
+                                         self.words)
+            if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
+                    or rec.not_a_person(text, start, end, orgs, self.words, places) \
+                    or (text[end:end + 1] == ":" and rec.field_label(text[start:end])):
+                continue  # the last case: a field label NER ran into ("Phone:")
+            out.append(Span(start, end, r.entity_type, r.score))
+        return out
 
     def analyze(self, texts: Sequence[str], allow: Sequence[Iterable[str]] | None = None
                 ) -> list[list[Span]]:
@@ -179,9 +186,11 @@ class Detector:
                                                 score_threshold=self.min_threshold)
                 orgs = frozenset(e.start_char for e in artifacts.entities
                                  if e.label_ in ("ORG", "ORGANIZATION"))
+                places = frozenset((e.start_char, e.end_char) for e in artifacts.entities
+                                   if e.label_ in ("GPE", "LOC"))
                 self._cache[text] = [s for r in results
                                      if r.score >= self.cfg.threshold(r.entity_type)
-                                     for s in [self._person(text, r, orgs)] if s]
+                                     for s in self._spans(text, r, orgs, places)]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []

@@ -316,6 +316,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))"), 0.55,
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
+    Rule("street_number_then_type", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\s+(?i:street|road|avenue|lane)\b"),
+         0.55, description="A street name, its number, then the street word: 'Korvalla 31 "
+                           "street' (a foreign street written in English word order)."),
     Rule("street_named", "STREET_ADDRESS",
          _c(rf"\b(?:on|at|off)\s+(?P<v>(?:{_CAP}\s+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|"
             rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
@@ -343,7 +347,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
             r"\bside\s+of)\s*[:\-]?"
-            r"\s*(?P<v>(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)[^\n;]{0,80}?)"
+            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b)(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
+            r"[^\n;]{0,80}?)"
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
                      "a number, or with a name and a house number ('lives on Lipowa 12')."),
@@ -478,6 +483,25 @@ _ORG_WORDS = {
     "inn", "suites", "lodge", "airport", "station", "terminal", "museum", "church",
     "cathedral", "stadium", "arena", "theatre", "theater", "library", "mall", "market",
     "sons", "brothers", "website", "office", "offices", "headquarters", "hq", "employees",
+    "limited", "companies", "bancorp", "bancshares", "securities", "resorts", "fund", "funds",
+    "etf", "reit", "trading", "exchange", "investments", "financial", "insurance",
+    # trades and industries a firm is named after ("Halvorsen Shipping")
+    "shipping", "freight", "transport", "construction", "foods", "brewing", "brewery",
+    "bakery", "textiles", "garments", "mining", "chemicals", "electric", "electronics",
+    "telecom", "communications", "automotive", "engineering", "manufacturing", "realty",
+    "properties", "global", "worldwide", "research", "cement", "pharmaceuticals", "biotech",
+    "therapeutics", "dairy", "farms", "hospitality", "management", "marketing", "digital",
+    "tech", "robotics", "dynamics", "semiconductor", "semiconductors", "instruments",
+    "aerospace", "apparel", "cosmetics", "retail", "wholesale", "supplies", "supply",
+}
+# Legal forms of companies across countries: they make a company whatever the letter
+# case ("acme ltd", "Foo S.p.A.", "Bar Oy", "Baz Société Anonyme").
+_SHORT_FORMS = {"se", "va", "sl", "cv", "sa", "ab", "ag", "kg", "comm", "spa", "sas"}  # words too
+_LEGAL_FORMS = {
+    "inc", "corp", "ltd", "llc", "llp", "plc", "gmbh", "ag", "sa", "sas", "sarl", "spa", "srl",
+    "nv", "bv", "ab", "oy", "oyj", "asa", "kk", "kg", "pty", "bhd", "sdn", "pte", "se",
+    "limited", "incorporated", "corporation", "société", "societe", "anonyme", "aktiengesellschaft",
+    "aktiebolag", "comm", "va", "cv", "sca", "sl", "ooo", "zao", "pjsc", "jsc",
 }
 
 
@@ -489,24 +513,34 @@ def org_like(text: str, start: int, end: int, org_starts: frozenset[int] = froze
     organisation; one that starts right after the name is the person's employer
     ("Ines Moreau Acme Holdings Inc." on a business card)."""
     words = re.findall(r"[^\W\d_]+", text[start:end].lower())
-    if any(w in _ORG_WORDS for w in words):
+    if any(w in _ORG_WORDS or w in _LEGAL_FORMS for w in words):
         return True
     if _DESCRIBED_AS.match(text, end):
         return True
+    lower = lower_case_prose(text)
     pos = end
     for _ in range(6):  # "Reyes, Marsh and Harlow Orchestra"
         m = _NAME_OR_JOIN.match(text, pos)
         if not m or m.start(1) in org_starts:
             return False  # NER put the organisation next to the name, not around it
         w, pos = m.group(1), m.end()
-        if w.lower() in _ORG_WORDS and w[0].isupper():
+        if _legal_form(w) or (w.lower() in _ORG_WORDS and (w[0].isupper() or lower)):
             return True
-        if not (w[0].isupper() or w in ("and", "&")):
+        if not (w[0].isupper() or w in ("and", "&") or (lower and w not in _FUNCTION_WORDS)):
             return False
     return False
 
 
-_NAME_OR_JOIN = re.compile(r"[ \t,]*([^\W\d_][\w'’-]*|&)")
+def _legal_form(word: str) -> bool:
+    """A company's legal form: "Ltd", "S.p.A", "SE", or one glued to the name ("AcmeInc")."""
+    w = word.lower().strip(".")
+    for form in {w.replace(".", ""), *w.split(".")} & _LEGAL_FORMS:
+        if word[0].isupper() or form not in _SHORT_FORMS:
+            return True
+    return bool(re.search(r"[a-z](?:Inc|Corp|Ltd|LLC|GmbH|Incorporated)\.?$", word))
+
+
+_NAME_OR_JOIN = re.compile(r"[ \t,]*([^\W\d_][\w'’.-]*|&)")
 # "<name> is a (small) consultancy": a description whose head noun (the word that ends
 # it, before punctuation or a preposition) names an organisation or a work. "a company director"
 # ends in "director", so a person stays a person.
@@ -528,13 +562,12 @@ _DESCRIBED_AS = re.compile(
 
 
 # Words just before a proper noun that make it a place or an organisation rather than a
-# person, unless it holds a common given name: "I am in Tampere", "we flew to Oulu",
-# "originally from Brackley", "I work for Quillbase".
+# person, unless it holds a common given name: "I am in Tampere", "we drove to Oulu",
+# "I work for Quillbase".
 _PLACE_OR_ORG_BEFORE = re.compile(
-    r"(?i:\b(?:in|near|into|via|across|throughout|towards?|based\s+in|born\s+in|"
-    r"originally\s+from|(?:fl(?:ew|y|ies|ying)|mov(?:e|es|ed|ing)|return(?:s|ed|ing)?|"
-    r"travel(?:s|l?ed|l?ing)?|went|go(?:es|ing)?|dr(?:o|i)ve|driving|head(?:s|ed|ing)|"
-    r"relocat(?:e|es|ed|ing)|arriv(?:e|es|ed|ing)|sail(?:s|ed|ing)?)(?:\s+back)?\s+(?:to|in|at)|"
+    r"(?i:\b(?:in|near|into|via|across|throughout|towards?|"
+    r"(?:return(?:s|ed|ing)?|went|go(?:es|ing)?|dr(?:o|i)ve|driving|head(?:s|ed|ing)|"
+    r"arriv(?:e|es|ed|ing))(?:\s+back)?\s+(?:to|in|at)|"
     r"work(?:s|ed|ing)?\s+(?:for|at)|employed\s+(?:by|at)|"
     r"according\s+to(?:\s+the)?)[ \t]+|"
     # a field that holds a place, a venue, a company or a product ("city": "Lisbon")
@@ -542,17 +575,86 @@ _PLACE_OR_ORG_BEFORE = re.compile(
     r"restaurant|hotel|airline|carrier|airport|station|company|employer|organi[sz]ation|org|"
     r"product|brand|model|category|genre|language|team|department|role|vendor|tool|"
     r"service)[\"']?[ \t]*[:=][ \t]*[\"']?)$")
+# Words that make what follows a place even when it holds a given name ("born in
+# Dolores", "moved here from Warren", "the University of X", "her home town X"): where
+# someone lives, comes from or moves to, and an institution or a place "of" a name.
+_PLACE_BEFORE_STRONG = re.compile(
+    r"(?i:\b(?:(?:originally|hails?|hailing|emigrated|immigrated)\s+from|"
+    r"(?:born|raised|grew\s+up|settled|based|li(?:ve|ves|ved|ving)|resid(?:e|es|ed|ing))\s+in|"
+    r"(?:fl(?:ew|y|ies|ying)|mov(?:e|es|ed|ing)|relocat(?:e|es|ed|ing)|"
+    r"travel(?:s|l?ed|l?ing)?|sail(?:s|ed|ing)?|emigrat(?:e|es|ed|ing))"
+    r"(?:\s+(?:here|there|back|away|over|out|home|abroad))?\s+(?:to|in|from|into)|"
+    r"home\s*town|home\s+(?:city|village|country)|"
+    r"(?:university|college|city|town|village|county|province|region|district|republic|"
+    r"kingdom|state|port|isle|island|lake|gulf|bay|municipality|commune|diocese|bishop|"
+    r"mayor|governor)\s+of(?:\s+the)?)[ \t]+)$")
+# The first word of a place name: "San Javier", "New Haldon", "Port Elsby", "Lake Ruuna".
+_PLACE_PREFIXES = {"san", "santa", "são", "sao", "saint", "sainte", "st", "ste",
+                   "port", "porto", "puerto", "fort", "mount", "mt", "lake", "cape", "new",
+                   "north", "south", "east", "west", "upper", "lower", "villa", "ciudad",
+                   "cite", "cité", "isla", "ile", "île"}
+# A lower-case word inside a place name: "Puntas de Valdés", "Dole pri Litiji".
+_PLACE_PARTICLES = {"de", "del", "della", "di", "da", "do", "dos", "das", "du", "des", "la",
+                    "le", "las", "los", "el", "en", "nad", "pod", "pri", "u", "v", "na", "am",
+                    "an", "im", "ob", "sur", "upon", "on", "y", "i", "e"}
+_PHRASE_WORD_BEFORE = re.compile(r"(?:^|(?<=[\s(\"'“‘]))(?P<w>[^\W\d_][\w'’.-]*)[ \t]+$")
+
+
+def place_phrase_start(text: str, start: int, lower: bool = False) -> int:
+    """Where the capitalised phrase holding ``start`` begins: back over capitalised words
+    and the particles between them ("Talavera de la Reina" from "Reina"); in lower-case
+    prose back over up to two words that are not function words."""
+    pos, taken = start, 0
+    while taken < 5 and (m := _PHRASE_WORD_BEFORE.search(text, max(0, pos - 40), pos)):
+        w = m.group("w")
+        if w.lower() in _CALENDAR_WORDS or w.lower() in _FUNCTION_WORDS \
+                or (w[-1] in ".!?" and w.lower() not in ("st.", "ste.", "mt.")):
+            break  # not across a sentence end: "... in Africa. Producer Ines Moreau"
+        if w[0].isupper() or w in _PLACE_PARTICLES:
+            pos = m.start()
+        elif lower and taken < 2 and w not in _FUNCTION_WORDS:
+            pos = m.start()
+        else:
+            break
+        taken += 1
+    while pos < start and text[pos:].split(maxsplit=1)[0] in _PLACE_PARTICLES:
+        pos = text.index(" ", pos) + 1  # a place name never starts with a particle
+    return pos
+
+
+_CALENDAR_WORDS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+                   "sunday", "january", "february", "march", "april", "may", "june", "july",
+                   "august", "september", "october", "november", "december", "today",
+                   "tomorrow", "yesterday"}
+_FUNCTION_WORDS = {
+    "a", "an", "the", "and", "or", "but", "at", "in", "on", "to", "of", "for", "from", "with",
+    "by", "near", "into", "via", "is", "are", "was", "were", "be", "been", "i", "i'm", "me",
+    "my", "we", "our", "you", "your", "he", "his", "she", "her", "they", "their", "them",
+    "this", "that", "it", "its", "here", "there", "originally", "born", "moved", "live",
+    "lives", "lived", "living", "based", "grew", "up", "flew", "ask", "tell", "call", "met",
+}
 
 
 def place_or_org_context(text: str, start: int, end: int) -> bool:
-    """A "name" right after words that make it a place or an organisation (see
-    ``_PLACE_OR_ORG_BEFORE``), with no common given name in it and not possessive
+    """A "name" that is a place or an organisation by the words before it: a place word
+    ("San", "New", "Lake") leads it or stands just before it in its phrase
+    (:func:`place_phrase_start`), or follows :data:`_PLACE_BEFORE_STRONG`, or follows
+    :data:`_PLACE_OR_ORG_BEFORE` with no common given name in it. Never when possessive
     ("in Anna's car" is about Anna)."""
     if text.startswith(("'s", "’s"), end):
         return False
-    if any(_fold(w) in first_names() for w in re.findall(r"[^\W\d_]+", text[start:end])):
+    begin = place_phrase_start(text, start, lower_case_prose(text))
+    phrase = re.findall(r"[^\W\d_]+", text[begin:end])
+    before = re.findall(r"[^\W\d_]+", text[begin:start])
+    lead = before[-1] if before else phrase[0]  # the word just before, or the span's first
+    if len(phrase) >= 2 and lead.lower() in _PLACE_PREFIXES \
+            and (lead[0].isupper() or lower_case_prose(text)):
+        return True
+    if _PLACE_BEFORE_STRONG.search(text, max(0, begin - 48), begin):
+        return True
+    if any(given_name(w) for w in phrase):
         return False
-    return bool(_PLACE_OR_ORG_BEFORE.search(text, max(0, start - 40), start))
+    return bool(_PLACE_OR_ORG_BEFORE.search(text, max(0, begin - 40), begin))
 
 
 # What follows a product, a technique or a unit named after someone, never a person:
@@ -566,15 +668,119 @@ _THING_AFTER = re.compile(
     r"heuristics?|sampling|estimators?|kernels?|notation|method)\b)")
 
 
+# What follows a place name ("the Pellingham bridge") or a line of a job title
+# ("Freight coordinator"), never a person's name; a possessive ("Anna's bridge") is about
+# the person and does not match.
+_PLACE_OR_JOB_AFTER = re.compile(
+    r"[ \t]+(?:(?i:bridge|river|lake|mountains?|valley|islands?|bay|beach|castle|palace|"
+    r"tower|canal|harbou?r|peninsula|forest|cathedral|region|county|province|district|"
+    r"municipality|fjord|glacier|volcano|waterfall|creek|reservoir|strait|coast|desert)\b|"
+    r"(?:consultant|manager|worker|engineer|officer|representative|assistant|director|"
+    r"specialist|technician|analyst|designer|developer|clerk|operator|supervisor|"
+    r"coordinator|administrator|scientist|inspector|advis[eo]r|planner|architect|surveyor|"
+    r"therapist|counsell?or|teacher|instructor|editor|writer|producer|accountant|attendant|"
+    r"broker|trainer|programmer|researcher|executive|salesperson|mechanic|electrician|"
+    r"plumber|installer|estimator|auditor|nurse|aide|buyer|chef|cook|driver|pilot|scout|"
+    r"practitioner|therapist|secretary|receptionist|cashier|tester|curator|librarian|"
+    r"translator|interpreter|surgeon|physician|pharmacist|dentist|paralegal|lawyer)s?"
+    r"(?=[ \t]*(?:$|\n|[,;.)]|[ \t](?:at|for|of|in)\b)))")
+# Occupations that are one title-case word: "the Volcanologist".
+_OCCUPATION_WORD = re.compile(r"[^\W\d_]+(?:ologist|ographer|ician|ologue)$")
+
+
+_WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+             "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_DIGIT_AFTER = re.compile(r"[ \t,.]*\d")  # "Tue 22:00", "Fri, 3 May"
+_LANDMARKS = {"bridge", "river", "lake", "valley", "island", "bay", "beach", "castle", "palace",
+              "tower", "canal", "harbour", "harbor", "fjord", "glacier", "waterfall", "creek",
+              "reservoir", "coast"}
+
+
+# A job title line under a name: one capitalised word and a lower-case agent noun
+# ("Credit checker", "Hand packager"), the line ending there.
+_AGENT_NOUN_LINE = re.compile(r"[ \t]+(?P<n>[a-z]{3,}(?:er|or|ist|ant|ent|ian))[ \t]*(?:\n|$)")
+_NOT_AGENT_NOUNS = {"another", "together", "whether", "neither", "either", "however",
+                    "forever", "whatever", "whenever", "wherever", "whoever", "rather",
+                    "further", "meanwhile", "present", "recent", "different", "important",
+                    "urgent", "absent", "silent", "patient", "pleasant", "instant"}
+_LINE_PARTICLE = r"(?:de|del|der|den|des|di|da|do|du|la|le|u|v|nad|pod|pri|an|am|im|en|sur|ob)"
+_PLACE_LINE = re.compile(rf"[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:{_CAP}|{_LINE_PARTICLE})"
+                         rf"(?:[ \t]+(?:{_CAP}|{_LINE_PARTICLE}))*[ \t]*")
+
+
+# A word mentioned as a word, not used as a name: "words like Wisdom and Discipline",
+# "the term Hope", "nouns such as Justice".
+_MENTION_BEFORE = re.compile(
+    r"(?i:\b(?:words?|terms?|nouns?|adjectives?|verbs?|phrases?|expressions?|"
+    r"capitali[sz]ed\s+words?)(?:\s+(?:like|such\s+as|as))?)[ \t]+[\"'“‘]?"
+    r"(?:[A-Z][\w'’-]*[\"'”’]?,?[ \t]+(?:and|or)?[ \t]*[\"'“‘]?){0,3}$")
+# A proper noun between a possessive determiner and a noun modifies the noun: it names
+# a company or a product ("her Brightcurve resignation letter", "my Corvex account").
+_POSSESSIVE_BEFORE = re.compile(r"(?i:\b(?:my|your|his|her|our|their|its))[ \t]+$")
+_NOUN_AFTER = re.compile(r"[ \t]+(?!(?:and|or|but|is|was|are|were|has|had|will|would|"
+                         r"can|could|said|says|told|to|of|in|on|at|for|who|that|family|families|relatives|"
+                         r"cousins|parents|grandparents|kids|children|household|clan|side|"
+                         r"ancestors|twins|brothers|sisters|estate)\b)[a-z]{3,}\b")
+
+
+def mentioned_or_modifier(text: str, start: int, end: int) -> bool:
+    """A word mentioned as a word (:data:`_MENTION_BEFORE`) or a proper noun modifying a
+    noun after a possessive determiner (:data:`_POSSESSIVE_BEFORE`), with no given name
+    in it."""
+    if any(given_name(w) for w in re.findall(r"[^\W\d_]+", text[start:end])):
+        return False
+    if _MENTION_BEFORE.search(text, max(0, start - 80), start):
+        return True
+    return bool(_POSSESSIVE_BEFORE.search(text, max(0, start - 8), start)
+                and _NOUN_AFTER.match(text, end))
+
+
+def title_line(text: str, start: int, end: int) -> bool:
+    """One capitalised word opening a line of a job title: "Credit checker"."""
+    line_start = text.rfind("\n", 0, start) + 1
+    m = _AGENT_NOUN_LINE.match(text, end)
+    if m is None or m.group("n") in _NOT_AGENT_NOUNS:
+        return False
+    return " " not in text[start:end].strip() and not re.search(r"\w", text[line_start:start]) \
+        and not given_name(text[start:end])
+
+
+def town_line(text: str, start: int, end: int, places: frozenset[tuple[int, int]]) -> bool:
+    """A line that is a place name alone, right above a line that NER calls a place
+    (a town above its country: "Velká Bukovina u Decína\nCzech Republic"), with no
+    given name in it."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    if line_end < 0 or not _PLACE_LINE.fullmatch(text, line_start, line_end):
+        return False
+    if any(given_name(w) for w in re.findall(r"[^\W\d_]+",
+                                                          text[line_start:line_end])):
+        return False
+    nxt_end = text.find("\n", line_end + 1)
+    nxt_end = len(text) if nxt_end < 0 else nxt_end
+    nxt = text[line_end + 1:nxt_end]
+    body = re.sub(r"^[^\w]*|[\s\d-]*$", "", nxt)
+    if not body:
+        return False
+    a = line_end + 1 + nxt.index(body)
+    return any(ps <= a and a + len(body) <= pe for ps, pe in places)
+
+
 def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = frozenset(),
-                 words: frozenset[str] = frozenset()) -> bool:
+                 words: frozenset[str] = frozenset(),
+                 places: frozenset[tuple[int, int]] = frozenset()) -> bool:
     """A span NER or a rule called a person that is an organisation, a place, a product,
     a title or a code: :func:`org_like`, :func:`place_or_org_context`, a model number or
     a technical noun after it, ordinary words in quotes with no given name ('"Quiet
     Harbour Blues"'), or two or three capitals alone ("AS", "LH")."""
     value = text[start:end]
     return (org_like(text, start, end, org_starts) or place_or_org_context(text, start, end)
-            or bool(_THING_AFTER.match(text, end))
+            or bool(_THING_AFTER.match(text, end)) or bool(_PLACE_OR_JOB_AFTER.match(text, end))
+            or title_line(text, start, end) or town_line(text, start, end, places)
+            or mentioned_or_modifier(text, start, end)
+            or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
+            or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
+            or (value.lower().rstrip(".") in _WEEKDAYS and bool(_DIGIT_AFTER.match(text, end)))
             or (value.isupper() and value.isalpha() and len(value) <= 3)
             or (text[start - 1:start] in _QUOTES and text[end:end + 1] in _QUOTES
                 and all(ordinary_word(w, words) for w in value.split())))
@@ -641,6 +847,11 @@ def _fold(word: str) -> str:
     """Lower case without accents: 'Jürgen' -> 'jurgen'."""
     return "".join(c for c in unicodedata.normalize("NFKD", word.lower())
                    if not unicodedata.combining(c))
+
+
+def given_name(word: str) -> bool:
+    """A common given name (:func:`first_names`), in any case and with or without accents."""
+    return _fold(word) in first_names()
 
 
 def vocabulary(nlp: Any) -> frozenset[str]:
@@ -740,6 +951,11 @@ _NOT_SPEAKERS = {
     "ps", "p.s", "edit", "yes", "no", "ok", "okay", "day", "morning", "evening", "when",
     "where", "who", "what", "why", "how", "which", "venue", "event", "topic", "agenda",
 }
+
+
+def field_label(word: str) -> bool:
+    """A word that labels a field or a role rather than naming anyone ("Phone", "Note")."""
+    return word.lower() in _NOT_SPEAKERS
 
 
 def dialogue_speakers(text: str) -> Iterator[tuple[int, int, float]]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from slmconvert.pii.recognizers import lower_case_prose
+from slmconvert.pii.recognizers import given_name, lower_case_prose
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,12 @@ _BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(]))(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\
                         r"[ \t]+$")
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_BEFORE = re.compile(r"(?:^|(?<=[\s:>]))(?:[A-ZÀ-ÞĀ-ŽΑ-Ω][\w'’.-]*[ \t]+){1,3}and[ \t]+$")
-_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?=[ \t]*(?:$|[\n,;:?!)]|\.(?:\s|$)))")
+_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
+                           r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b))")
+# A building number before a "name" that ends its line or is followed by a comma:
+# "4410 Brennwald, Oberlinden" is a street, whatever NER said.
+_NUMBER_BEFORE = re.compile(r"(?:^|(?<=[\s,:>]))\d{1,6}[A-Za-z]?[ \t]+$")
+_LINE_OR_COMMA_AFTER = re.compile(r"[ \t]*(?:$|\n|,)")
 # Function words never taken into an address when growing it backwards.
 _NOT_ADDRESS = {
     "a", "an", "the", "and", "or", "but", "at", "in", "on", "to", "of", "for", "from", "with",
@@ -171,8 +176,9 @@ def _join(text: str, spans: list[Span],
     return joined
 
 
-# A line of a postal address block: short, no label, mail address, question or sentence.
-_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t>}]*(?P<line>(?=[^\n]*[^\W_])"
+# A line of a postal address block: short, no label, mail address, question or sentence;
+# after a quote or list marker ("> ", "* ", "| ") when the block is quoted or a list.
+_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?(?P<line>(?=[^\n]*[^\W_])"
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
 _REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’.-]*\)?[ \t]*,?[ \t]*){1,3}?)"
                            r"[ \t]*(?=\n|$)")
@@ -205,7 +211,10 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
     for s in spans:
         if s.entity == "PERSON" and (any(c.isdigit() for c in text[s.start:s.end])
                                      or _NUMBER_AFTER.match(text, s.end)
-                                     or _CORNER_BEFORE.search(text, 0, s.start)):
+                                     or _CORNER_BEFORE.search(text, 0, s.start)
+                                     or (_NUMBER_BEFORE.search(text, max(0, s.start - 12),
+                                                               s.start)
+                                         and _LINE_OR_COMMA_AFTER.match(text, s.end))):
             # NER's "name" with a number ("Pod Lipami 12") or at a corner: a street
             m = _NUMBER_AFTER.match(text, s.end)
             s = Span(s.start, m.end() if m else s.end, "STREET_ADDRESS", s.score)
@@ -224,5 +233,44 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                    and "\n\n" not in gap else None)
     grown = [Span(_grow_back(text, s.start, lower), s.end, s.entity, s.score)
              if s.entity == "STREET_ADDRESS" else s for s in joined]
-    return merge(grown) if grown != joined else joined
+    return company_lines(text, merge(grown) if grown != joined else joined)
+
+
+_LINE_MARK = re.compile(r"[ \t]*(?:[^\w\s]{1,4}[ \t]*)?")
+
+
+def _line_of(text: str, pos: int) -> tuple[int, int]:
+    """The content of the line holding ``pos``: after its quote or list marker, without
+    trailing blanks."""
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    b = len(text) if b < 0 else b
+    a = _LINE_MARK.match(text, a, b).end()  # type: ignore[union-attr]
+    while b > a and text[b - 1] in " \t":
+        b -= 1
+    return a, b
+
+
+def company_lines(text: str, spans: list[Span]) -> list[Span]:
+    """Drop a "person" that is one word alone on the line under a full name, above a
+    street address or the same name again: the company line of a postal address or a
+    signature ("Ines Moreau\nQuillbase\n12 Harbour Lane"). A given name stays a name."""
+    whole = {_line_of(text, s.start): s for s in spans
+             if (s.start, s.end) == _line_of(text, s.start)}
+    out = []
+    for s in spans:
+        line_start = text.rfind("\n", 0, s.start) + 1
+        next_start = text.find("\n", s.end) + 1
+        if s.entity == "PERSON" and line_start and next_start and text[s.start:s.end].isalpha() \
+                and (s.start, s.end) == _line_of(text, s.start) \
+                and not given_name(text[s.start:s.end]):
+            above = whole.get(_line_of(text, line_start - 1))
+            nxt_a, nxt_b = _line_of(text, next_start)
+            below = [t for t in spans if nxt_a <= t.start < nxt_b]
+            name = text[above.start:above.end] if above and above.entity == "PERSON" else ""
+            if " " in name and below and (below[0].entity == "STREET_ADDRESS"
+                                          or text[below[0].start:below[0].end] == name):
+                continue
+        out.append(s)
+    return out
 

@@ -187,7 +187,7 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "4"  # 3: held-out rules, identifiers, provenance kept, dedup after scrubbing,
+    version = "5"  # 5 (docs/curate.md); 3: held-out rules, identifiers, provenance kept, dedup,
     # en_core_web_md by default; 4: place, employer and product context, kinship names
     Config = CurateConfig
     upstream = ("collect",)
