@@ -237,6 +237,56 @@ def select(
     run_stage_command("select", cfg, workspace, force=force)
 
 
+@app.command("finetune")
+def finetune(
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace with cluster/ and select/ stages.")],
+    cluster: Annotated[list[str] | None, typer.Option(
+        "--cluster", "-c", help="Only this cluster (repeat; default: every chosen one).")]
+    = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="Fine-tune this model (repeat; default: select's choice).")]
+    = None,
+    max_steps: Annotated[int | None, typer.Option(
+        help="Step budget per adapter (default: 2 epochs).")] = None,
+    time_budget: Annotated[float | None, typer.Option(
+        "--time-budget", help="Seconds per adapter; training stops and saves then.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S5: LoRA-distil the LLM's recorded answers into each chosen SLM per task
+    (WORKSPACE/finetune/<group>/<model>/adapter). Resumes after a kill."""
+    from slmconvert.pipeline.commands import run_stage_command
+
+    cfg: dict[str, object] = {}
+    if cluster:
+        cfg["clusters"] = cluster
+    if model:
+        cfg["models"] = model
+    if max_steps is not None:
+        cfg["max_steps"] = max_steps
+    if time_budget is not None:
+        cfg["time_budget_s"] = time_budget
+    run_stage_command("finetune", cfg, workspace, force=force)
+
+
+@app.command("export")
+def export(
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace with a finetune/ stage.")],
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="Cluster id, e.g. c00.")],
+    model: Annotated[str | None, typer.Option(
+        "--model", "-m", help="Which fine-tuned model, when the cluster has several.")] = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", help="merged: base + adapter as one safetensors checkpoint.")] = "merged",
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Output directory (default: WORKSPACE/export/...).")] = None,
+) -> None:
+    """Export a fine-tuned adapter as a standalone model (merged safetensors)."""
+    from slmconvert.pipeline.commands import export_model
+
+    export_model(workspace=workspace, cluster=cluster, model=model, fmt=fmt, out=out)
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List catalog models and whether each is available offline on this machine."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -96,11 +97,45 @@ class _RichTask:
         self._p.update(self._id, total=total)
 
 
+class _JsonTask:
+    """With --json: progress as JSON lines on stderr, at most one a second per task."""
+
+    def __init__(self, description: str, total: int | None) -> None:
+        self.description, self.total, self.done = description, total, 0
+        self.t0 = self.last = time.monotonic()
+
+    def _emit(self, event: str) -> None:
+        now = time.monotonic()
+        rate = self.done / (now - self.t0) if now > self.t0 else 0.0
+        eta = (self.total - self.done) / rate if self.total and rate else None
+        sys.stderr.write(json.dumps({
+            "event": event, "task": self.description, "done": self.done, "total": self.total,
+            "elapsed_s": round(now - self.t0, 1),
+            "eta_s": round(eta, 1) if eta is not None else None}) + "\n")
+        sys.stderr.flush()
+        self.last = now
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self.last >= 1.0:
+            self._emit("progress")
+
+    def set_total(self, total: int | None) -> None:
+        self.total = total
+
+
 class ConsoleReporter:
-    """Progress bars on stderr when it is a terminal; plain notes otherwise (CI logs)."""
+    """Progress bars on stderr when it is a terminal; plain notes otherwise (CI logs);
+    JSON lines on stderr with --json."""
 
     @contextmanager
     def task(self, description: str, total: int | None = None) -> Iterator[Task]:
+        if state.json:
+            jt = _JsonTask(description, total)
+            jt._emit("start")
+            yield jt
+            jt._emit("done")
+            return
         columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                    MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=err, transient=True,

@@ -42,8 +42,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo pipeline (pipelines/demo.yaml) run once on a copy of sample_logs/."""
+    """The demo pipeline (pipelines/demo.yaml) run once on a copy of sample_logs/.
+    ``SLMCONVERT_TEST_DEMO_WS=DIR`` uses a finished demo workspace instead (a developer's
+    shortcut; CI always runs the demo)."""
     import shutil
+
+    given = os.environ.get("SLMCONVERT_TEST_DEMO_WS")
+    if given:
+        return Path(given).resolve()
 
     from typer.testing import CliRunner
 

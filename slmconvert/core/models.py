@@ -374,7 +374,9 @@ def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
     """(model, tokenizer) in fp32 on CPU, from the prepared checkpoint."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the reporter shows progress, not transformers
     prepared = prepare(name_or_source, reporter, entry=entry)
     tokenizer = AutoTokenizer.from_pretrained(prepared.path)
     model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=torch.float32)

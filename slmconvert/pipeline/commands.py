@@ -220,3 +220,40 @@ def show_status(path: Path, *, workspace: Path | None) -> None:
              _fmt_counts((s.manifest or {}).get("counts", {}))] for s in statuses]
     ui.table(f"{pipeline.name} — {pipeline.workspace}",
              ["stage", "state", "reason", "key", "last run", "counts"], rows)
+
+
+def export_model(*, workspace: Path, cluster: str, model: str | None, fmt: str,
+                 out: Path | None) -> None:
+    """`slmconvert export`: a fine-tuned adapter as a merged standalone checkpoint."""
+    import json
+
+    from slmconvert.core.models import catalog_with, prepare
+    from slmconvert.stages.finetune import SUMMARY
+    from slmconvert.training.export import export_merged
+
+    summary_path = workspace / "finetune" / SUMMARY
+    if not summary_path.exists():
+        raise InputError(f"{summary_path}: missing; run finetune first")
+    units = json.loads(summary_path.read_text(encoding="utf-8"))["units"]
+    found = [u for u in units if cluster in u["clusters"] and model in (None, u["model"])]
+    if not found:
+        have = sorted({f"{c}/{u['model']}" for u in units for c in u["clusters"]})
+        raise InputError(f"no adapter for cluster {cluster}"
+                         + (f" and model {model}" if model else "")
+                         + f"; fine-tuned: {', '.join(have) or 'none'}")
+    if len(found) > 1:
+        raise InputError(f"cluster {cluster} has adapters for "
+                         f"{', '.join(u['model'] for u in found)}: choose one with --model")
+    if fmt != "merged":
+        raise InputError(f"--format {fmt}: not available yet; use --format merged")
+    unit = found[0]
+    entry = catalog_with(None).get(unit["model"])
+    prepared = prepare(unit["model"], ui.ConsoleReporter(), entry=entry)
+    target = out or workspace / "export" / f"{unit['group']}__{unit['model']}-merged"
+    with ui.ConsoleReporter().task(f"merging {unit['group']}/{unit['model']}", total=None):
+        export_merged(prepared.path, workspace / "finetune" / unit["path"], target)
+    if ui.state.json:
+        ui.emit_json({"cluster": cluster, "model": unit["model"], "format": fmt,
+                      "path": str(target)})
+        return
+    ui.line(f"export: {target}")

@@ -13,6 +13,7 @@ _BUILTIN: dict[str, str] = {
     "curate": "slmconvert.stages.curate:CurateStage",
     "cluster": "slmconvert.stages.cluster:ClusterStage",
     "select": "slmconvert.stages.select:SelectStage",
+    "finetune": "slmconvert.stages.finetune:FinetuneStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)

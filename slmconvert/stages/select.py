@@ -224,10 +224,8 @@ class Selector:
         return StageResult(counts=counts, summary=selection)
 
     def _sample(self, cluster_id: str) -> list[CallRecord]:
-        val = [r for r in self._split(cluster_id, "val") if r.response is not None]
-        rng = random.Random(f"{self.ctx.seed}:{cluster_id}:probe")
-        rng.shuffle(val)
-        return val[:self.cfg.probe.samples]
+        return probe_calls(self._split(cluster_id, "val"), self.ctx.seed, cluster_id,
+                           self.cfg.probe.samples)
 
     def _probe_model(self, entry: ModelEntry, plan: dict[str, dict[str, Any]]) -> None:
         from slmconvert.core.models import load_causal_lm
@@ -313,6 +311,14 @@ class Selector:
                 "response_kinds": cl.get("response_kinds"), "tokens_p95": cluster_tokens(cl),
                 "sample": len(plan["val"]), "candidates": ordered,
                 "chosen": [r["model"] for r in probed if r["chosen"]]}
+
+
+def probe_calls(val: list[CallRecord], seed: int, cluster_id: str, k: int) -> list[CallRecord]:
+    """The seeded sample of a cluster's validation calls that select probes; finetune
+    scores its adapters on the same calls, so the two figures compare."""
+    answered = [r for r in val if r.response is not None]
+    random.Random(f"{seed}:{cluster_id}:probe").shuffle(answered)
+    return answered[:k]
 
 
 def few_shot_prompt(rec: CallRecord, train: list[CallRecord], shots: int,
