@@ -209,7 +209,7 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
      ["oskar", "lieve", "dunja", "anna", "piet", "maria"]),
     # address blocks grown backwards: building number, street name, the other street
     ("Deliver to 4417 Lindqvist iela 12, Apt. 5", ["4417", "Lindqvist", "iela"]),
-    ("It is by the corner of Tallow Lane and Mirren Road.", ["corner", "Tallow", "Mirren"]),
+    ("Pickup spot, corner of Tallow Lane and Mirren Road.", ["corner", "Tallow", "Mirren"]),
     ("Send it to: Ilse and Ostergade 14", ["Ilse", "Ostergade", "14"]),
     ("Our office is at Brandvik 52 Solberg Heights, Tromvik", ["Brandvik", "52", "Tromvik"]),
     ("Post it to Koepstrasse 9, Ober-Ramsdorf", ["Koepstrasse", "Ramsdorf"]),

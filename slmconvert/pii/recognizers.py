@@ -576,7 +576,7 @@ _PLACE_OR_ORG_BEFORE = re.compile(
     r"product|brand|model|category|genre|language|team|department|role|vendor|tool|"
     r"service)[\"']?[ \t]*[:=][ \t]*[\"']?)$")
 # Words that make what follows a place even when it holds a given name ("born in
-# Dolores", "moved here from Warren", "the University of X", "her home town X"): where
+# Dolores", "relocated here from Warren", "the University of X", "her home town X"): where
 # someone lives, comes from or moves to, and an institution or a place "of" a name.
 _PLACE_BEFORE_STRONG = re.compile(
     r"(?i:\b(?:(?:originally|hails?|hailing|emigrated|immigrated)\s+from|"
@@ -708,14 +708,14 @@ _PLACE_LINE = re.compile(rf"[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:{_CAP}|{_LINE_PART
                          rf"(?:[ \t]+(?:{_CAP}|{_LINE_PARTICLE}))*[ \t]*")
 
 
-# A word mentioned as a word, not used as a name: "words like Wisdom and Discipline",
+# A word mentioned as a word, not used as a name: "terms like Patience and Candour",
 # "the term Hope", "nouns such as Justice".
 _MENTION_BEFORE = re.compile(
     r"(?i:\b(?:words?|terms?|nouns?|adjectives?|verbs?|phrases?|expressions?|"
     r"capitali[sz]ed\s+words?)(?:\s+(?:like|such\s+as|as))?)[ \t]+[\"'“‘]?"
     r"(?:[A-Z][\w'’-]*[\"'”’]?,?[ \t]+(?:and|or)?[ \t]*[\"'“‘]?){0,3}$")
 # A proper noun between a possessive determiner and a noun modifies the noun: it names
-# a company or a product ("her Brightcurve resignation letter", "my Corvex account").
+# a company or a product ("her Brightcurve notice letter", "my Corvex account").
 _POSSESSIVE_BEFORE = re.compile(r"(?i:\b(?:my|your|his|her|our|their|its))[ \t]+$")
 _NOUN_AFTER = re.compile(r"[ \t]+(?!(?:and|or|but|is|was|are|were|has|had|will|would|"
                          r"can|could|said|says|told|to|of|in|on|at|for|who|that|family|families|relatives|"
@@ -747,7 +747,7 @@ def title_line(text: str, start: int, end: int) -> bool:
 
 def town_line(text: str, start: int, end: int, places: frozenset[tuple[int, int]]) -> bool:
     """A line that is a place name alone, right above a line that NER calls a place
-    (a town above its country: "Velká Bukovina u Decína\nCzech Republic"), with no
+    (a town above its country: "Nove Hrady u Kolina\nCzech Republic"), with no
     given name in it."""
     line_start = text.rfind("\n", 0, start) + 1
     line_end = text.find("\n", end)
