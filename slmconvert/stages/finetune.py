@@ -26,6 +26,7 @@ import random
 import shutil
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -349,7 +350,7 @@ class Finetuner:
             train_ds = datasets.Dataset.from_generator(
                 gen, cache_dir=str(work / "hf-cache"), keep_in_memory=False)
             train_ds.save_to_disk(str(data_dir / "train"))
-            val_recs = list(_take(self._val_calls(clusters), cfg.val_calls))
+            val_recs = list(islice(self._val_calls(clusters), cfg.val_calls))
             vstats = ExampleStats()
             val_rows = [{**e, "length": len(e["input_ids"])}
                         for e in examples(val_recs, recipe, tokenizer, max_length, vstats,
@@ -477,13 +478,6 @@ class Finetuner:
         for p in root.iterdir():
             if p.is_dir() and p.name not in keep:
                 shutil.rmtree(p, ignore_errors=True)
-
-
-def _take(it: Iterator[CallRecord], n: int) -> Iterator[CallRecord]:
-    for i, x in enumerate(it):
-        if i >= n:
-            return
-        yield x
 
 
 def _reservoir(it: Iterator[CallRecord], k: int, rng: random.Random) -> list[CallRecord]:
