@@ -277,14 +277,21 @@ def export(
     model: Annotated[str | None, typer.Option(
         "--model", "-m", help="Which fine-tuned model, when the cluster has several.")] = None,
     fmt: Annotated[str, typer.Option(
-        "--format", help="merged: base + adapter as one safetensors checkpoint.")] = "merged",
+        "--format", help="merged: base + adapter as one safetensors checkpoint; gguf: "
+        "that model as one GGUF file with an Ollama Modelfile.")] = "merged",
+    gguf_type: Annotated[str, typer.Option(
+        "--gguf-type", help="GGUF weights: f32, f16 or q8_0.")] = "f16",
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="GGUF: load it back and check its greedy answers on "
+        "test prompts against the merged model's.")] = True,
     out: Annotated[Path | None, typer.Option(
         "--out", "-o", help="Output directory (default: WORKSPACE/export/...).")] = None,
 ) -> None:
-    """Export a fine-tuned adapter as a standalone model (merged safetensors)."""
+    """Export a fine-tuned adapter as a standalone model (merged safetensors or GGUF)."""
     from slmconvert.pipeline.commands import export_model
 
-    export_model(workspace=workspace, cluster=cluster, model=model, fmt=fmt, out=out)
+    export_model(workspace=workspace, cluster=cluster, model=model, fmt=fmt, out=out,
+                 gguf_type=gguf_type, verify=verify)
 
 
 @models_app.command("list")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from slmconvert import ui
 from slmconvert.core.fsio import atomic_path
-from slmconvert.errors import ConfigError, InputError
+from slmconvert.errors import ConfigError, InputError, did_you_mean
 from slmconvert.pipeline.config import Pipeline, format_validation_error, load_pipeline
 from slmconvert.pipeline.runner import Outcome, Runner, StageFailed
 from slmconvert.pipeline.stage import Report
@@ -223,13 +223,14 @@ def show_status(path: Path, *, workspace: Path | None) -> None:
 
 
 def export_model(*, workspace: Path, cluster: str, model: str | None, fmt: str,
-                 out: Path | None) -> None:
-    """`slmconvert export`: a fine-tuned adapter as a merged standalone checkpoint."""
+                 out: Path | None, gguf_type: str = "f16", verify: bool = True) -> None:
+    """`slmconvert export`: a fine-tuned adapter as a merged standalone checkpoint, or
+    as GGUF checked against it on the cluster's test prompts."""
     import json
 
     from slmconvert.core.models import catalog_with, prepare
     from slmconvert.stages.finetune import SUMMARY
-    from slmconvert.training.export import export_merged
+    from slmconvert.training.export import GGUF_TYPES, converter_version, export_gguf
 
     summary_path = workspace / "finetune" / SUMMARY
     if not summary_path.exists():
@@ -244,16 +245,57 @@ def export_model(*, workspace: Path, cluster: str, model: str | None, fmt: str,
     if len(found) > 1:
         raise InputError(f"cluster {cluster} has adapters for "
                          f"{', '.join(u['model'] for u in found)}: choose one with --model")
-    if fmt != "merged":
-        raise InputError(f"--format {fmt}: not available yet; use --format merged")
+    if fmt not in ("merged", "gguf"):
+        raise ConfigError(f"--format {fmt}: use merged or gguf"
+                          + did_you_mean(fmt, ["merged", "gguf"]))
+    if fmt == "gguf":
+        if gguf_type not in GGUF_TYPES:
+            raise ConfigError(f"--gguf-type {gguf_type}: use {', '.join(GGUF_TYPES)}")
+        converter_version()  # fails early, naming the make target, when it is missing
     unit = found[0]
     entry = catalog_with(None).get(unit["model"])
     prepared = prepare(unit["model"], ui.ConsoleReporter(), entry=entry)
-    target = out or workspace / "export" / f"{unit['group']}__{unit['model']}-merged"
-    with ui.ConsoleReporter().task(f"merging {unit['group']}/{unit['model']}", total=None):
-        export_merged(prepared.path, workspace / "finetune" / unit["path"], target)
+    target = out or workspace / "export" / f"{unit['group']}__{unit['model']}-{fmt}"
+    unit_dir = workspace / "finetune" / unit["path"]
+    record: dict[str, Any] = {"cluster": cluster, "model": unit["model"], "format": fmt,
+                              "path": str(target)}
+    if fmt == "gguf":
+        calls = _verify_calls(workspace, cluster) if verify else []
+        done = export_gguf(prepared.path, unit_dir, target, calls=calls, gguf_type=gguf_type,
+                           verify=verify, name=f"{unit['group']}__{unit['model']}",
+                           reporter=ui.ConsoleReporter())
+        record |= {"gguf_type": gguf_type, "bytes": done["bytes"], "verify": done["verify"]}
+    else:
+        from slmconvert.training.export import export_merged
+
+        with ui.ConsoleReporter().task(f"merging {unit['group']}/{unit['model']}", total=None):
+            export_merged(prepared.path, unit_dir, target)
     if ui.state.json:
-        ui.emit_json({"cluster": cluster, "model": unit["model"], "format": fmt,
-                      "path": str(target)})
+        ui.emit_json(record)
         return
     ui.line(f"export: {target}")
+    if fmt == "gguf" and record["verify"]:
+        v = record["verify"]
+        ui.line(f"GGUF ({gguf_type}, {record['bytes'] / 1e6:.0f} MB): {v['equal']} of "
+                f"{v['prompts']} test prompts answered like the merged model")
+
+
+EXPORT_VERIFY_PROMPTS = 4
+
+
+def _verify_calls(workspace: Path, cluster: str) -> list[CallRecord]:
+    """The first few calls of the cluster's test split (val when it has none)."""
+    from itertools import islice
+
+    from slmconvert.core.parquet import iter_records
+
+    for side in ("test", "val"):
+        path = workspace / "cluster" / "splits" / cluster / f"{side}.parquet"
+        if path.exists():
+            calls = list(islice((r for r in iter_records(path) if r.messages),
+                                EXPORT_VERIFY_PROMPTS))
+            if calls:
+                return calls
+    raise InputError(f"cluster {cluster} has no test or val calls to check the GGUF "
+                     "against; export with --no-verify to skip the check")
+
