@@ -9,10 +9,12 @@ slmconvert's prompt format with no prompt recipe, cut to ``--seq`` tokens (long 
 keep their end), so both sides train on sequences of the same length.
 
 - ours: :func:`slmconvert.training.lora.train` on the tokenized examples (labels -100
-  on the prompt, length-grouped batches, checkpoints every ``--steps``).
+  on the prompt, length-grouped batches, checkpoints every ``--steps``), with its
+  defaults: micro-batches of at most 1,024 tokens with gradient accumulation (the same
+  effective batch) and large allocations served from mmap, which bound memory.
 - TRL: ``SFTTrainer`` as its documentation shows it, on the same examples as
   ``prompt``/``completion`` text (TRL tokenizes, completion-only loss), same LoRA
-  (r 8, alpha 16, all-linear), learning rate, batch, steps and seed, activation
+  (r 8, alpha 16, dropout 0, all-linear), learning rate, batch, steps and seed, activation
   checkpointing off on both (TRL's default turns it on, which costs a second forward)
   and fp32 on both (``--trl-bf16`` gives TRL its default bf16 autocast, slow on CPU).
 
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
+LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
 
 
 def _examples(ws: Path, cluster: str, model: str, seq: int, n: int) -> list[dict[str, Any]]:
@@ -70,9 +72,11 @@ def _run_ours(rows: list[dict[str, Any]], base: str, out: Path,
     plan = TrainPlan(base=base, train_data=str(out / "data"), val_data=None,
                      checkpoints=str(out / "steps"), adapter=str(out / "adapter"),
                      log=str(out / "log.jsonl"), max_steps=a.steps, batch_size=a.batch_size,
+                     rank=LORA["r"], alpha=LORA["lora_alpha"], dropout=LORA["lora_dropout"],
                      save_steps=a.steps, seed=0)
     r = train(plan)
-    return {"tokens": r.tokens, "seconds": r.seconds}
+    return {"tokens": r.tokens, "seconds": r.seconds, "micro_batch": r.micro_batch,
+            "checkpointing": r.checkpointing}
 
 
 def _run_trl(rows: list[dict[str, Any]], base: str, out: Path,

@@ -217,3 +217,41 @@ def test_full_fine_tuning_saves_a_whole_model_and_qlora_needs_a_gpu(
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="qlora needs a CUDA GPU"):
             train(_plan(tiny_setup, tmp_path / "q", method="qlora", max_steps=1))
+
+
+def test_micro_batches_fit_the_token_budget_and_keep_the_effective_batch() -> None:
+    from slmconvert.training.lora import TrainPlan, micro_batching
+
+    plan = TrainPlan(base="", train_data="", val_data=None, checkpoints="", adapter="",
+                     log="", batch_size=6, grad_accum=2, max_batch_tokens=1024)
+    assert micro_batching(plan, 100) == (6, 2, False)
+    assert micro_batching(plan, 300) == (3, 4, False)  # 4 x 300 fits but 4 does not divide 6
+    assert micro_batching(plan, 600) == (1, 12, False)
+    assert micro_batching(plan, 1024) == (1, 12, False)
+    assert micro_batching(plan, 1025) == (1, 12, True)  # one sequence exceeds the budget
+    assert micro_batching(plan, 4000) == (1, 12, True)
+    unbounded = TrainPlan(**{**plan.__dict__, "max_batch_tokens": None})
+    assert micro_batching(unbounded, 4000) == (6, 2, False)
+    forced = TrainPlan(**{**plan.__dict__, "gradient_checkpointing": False})
+    assert micro_batching(forced, 4000) == (1, 12, False)
+
+
+def test_micro_batching_and_checkpointing_train_the_same_adapter_as_whole_batches(
+        tiny_setup: dict[str, str], tmp_path: Path) -> None:
+    import datasets
+    import torch
+
+    from slmconvert.training.lora import train
+
+    longest = max(datasets.load_from_disk(tiny_setup["train"])["length"])
+    whole = train(_plan(tiny_setup, tmp_path / "whole", max_steps=3, dropout=0.0,
+                        max_batch_tokens=None))
+    split = train(_plan(tiny_setup, tmp_path / "split", max_steps=3, dropout=0.0,
+                        max_batch_tokens=longest - 1))
+    assert (whole.micro_batch, whole.accumulation, whole.checkpointing) == (4, 1, False)
+    assert (split.micro_batch, split.accumulation, split.checkpointing) == (1, 4, True)
+    a, b = (_adapter_tensors(tmp_path / d / "adapter") for d in ("whole", "split"))
+    assert a.keys() == b.keys()
+    assert max(float(a[k].abs().max()) for k in a if "lora_B" in k) > 1e-3  # it trained
+    diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), diff

@@ -70,7 +70,9 @@ class LoraConfig(BaseModel):
         "lora (CPU or GPU), qlora (4-bit base, CUDA GPU only), full (all weights)."))
     rank: int = Field(8, ge=1, description="LoRA rank r.")
     alpha: int = Field(16, ge=1, description="LoRA alpha.")
-    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    dropout: float = Field(0.0, ge=0, lt=1, description=(
+        "LoRA dropout (0: peft then skips a copy of every adapted layer's input, ~40% "
+        "faster on CPU; early stopping guards against overfitting)."))
     target_modules: str | list[str] = Field("all-linear", description=(
         "Modules given adapters (peft names; all-linear: every linear layer but the head)."))
 
@@ -102,6 +104,13 @@ class FinetuneConfig(StageConfig):
         "Wall-clock budget per adapter; training stops and saves when it is spent."))
     batch_size: int = Field(4, ge=1, description="Sequences per step.")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    max_batch_tokens: int | None = Field(1024, ge=64, description=(
+        "Padded tokens per micro-batch: a step's batch_size sequences are split into "
+        "micro-batches with gradient accumulation (same effective batch), so memory is "
+        "bounded by this, not by batch_size x max_length; null: no splitting."))
+    gradient_checkpointing: bool | None = Field(None, description=(
+        "Recompute activations in the backward pass (less memory, about one more forward "
+        "per step); default: on when the longest sequence alone exceeds max_batch_tokens."))
     eval_steps: int = Field(10, ge=1, description=(
         "Validation loss every N steps; checkpoints at the same steps."))
     patience: int = Field(3, ge=1, description="Early stopping: evaluations without gain.")
@@ -368,7 +377,9 @@ class Finetuner:
             log=str(work / "train_log.jsonl"), method=lc.method, rank=lc.rank,
             alpha=lc.alpha, dropout=lc.dropout, target_modules=lc.target_modules,
             learning_rate=cfg.learning_rate, epochs=cfg.epochs, max_steps=cfg.max_steps,
-            batch_size=cfg.batch_size, grad_accum=cfg.grad_accum, eval_steps=cfg.eval_steps,
+            batch_size=cfg.batch_size, grad_accum=cfg.grad_accum,
+            max_batch_tokens=cfg.max_batch_tokens,
+            gradient_checkpointing=cfg.gradient_checkpointing, eval_steps=cfg.eval_steps,
             save_steps=cfg.eval_steps, patience=cfg.patience, time_budget_s=cfg.time_budget_s,
             seed=self.ctx.seed, threads=cfg.threads)
         write_text_atomic(work / "plan.json", plan.to_json())

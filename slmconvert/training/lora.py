@@ -41,7 +41,10 @@ class TrainPlan:
     method: Method = "lora"
     rank: int = 8
     alpha: int = 16
-    dropout: float = 0.05
+    # Dropout > 0 makes peft copy every adapted layer's input: measured on SmolLM2-135M at
+    # 1,024 tokens, 0.05 costs ~60% more time per step and ~1.3 GB; early stopping on the
+    # validation loss guards against overfitting instead.
+    dropout: float = 0.0
     target_modules: str | list[str] = "all-linear"
     learning_rate: float = 2e-3
     epochs: float = 2.0
@@ -57,7 +60,13 @@ class TrainPlan:
     seed: int = 0
     logging_steps: int = 1
     threads: int | None = None
-    gradient_checkpointing: bool = False  # saves memory on a GPU, costs a forward on CPU
+    # A micro-batch holds at most this many tokens (padded); the rest of a step's batch
+    # comes through gradient accumulation, so the effective batch is unchanged.
+    max_batch_tokens: int | None = 1024
+    # None (auto): on when the longest sequence alone exceeds max_batch_tokens, the only
+    # case micro-batching cannot bound (activations take ~2.5 MB per token for
+    # SmolLM2-135M, measured); costs about one more forward per step.
+    gradient_checkpointing: bool | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -81,6 +90,9 @@ class TrainResult:
     trainable_params: int
     total_params: int
     evals: list[dict[str, float]] = field(default_factory=list)
+    micro_batch: int = 0
+    accumulation: int = 0
+    checkpointing: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +107,41 @@ def newest_checkpoint(directory: Path) -> Path | None:
             if m and (p / "trainer_state.json").exists():
                 found.append((int(m.group(1)), p))
     return max(found)[1] if found else None
+
+
+def micro_batching(plan: TrainPlan, longest: int) -> tuple[int, int, bool]:
+    """(micro-batch size, accumulation steps, activation checkpointing) for a dataset
+    whose longest example has ``longest`` tokens. The micro-batch is the largest divisor
+    of ``batch_size`` whose padded tokens fit ``max_batch_tokens``."""
+    budget = plan.max_batch_tokens
+    micro = plan.batch_size
+    if budget:
+        micro = max(d for d in range(1, plan.batch_size + 1)
+                    if plan.batch_size % d == 0 and (d == 1 or d * longest <= budget))
+    accum = plan.grad_accum * (plan.batch_size // micro)
+    checkpointing = plan.gradient_checkpointing
+    if checkpointing is None:
+        checkpointing = bool(budget) and longest > budget  # type: ignore[operator]
+    return micro, accum, checkpointing
+
+
+def _bound_heap() -> None:
+    """Serve large allocations from mmap so freed activations go back to the system.
+
+    glibc raises its mmap threshold after each large free, so later activations come from
+    the heap, which fragments and is not returned: peak RSS of a LoRA step on 1,024
+    tokens (SmolLM2-135M) measured 5.1 GB with the default and 2.8 GB with a fixed 1 MB
+    threshold, for about 10% more time per step. No-op off glibc."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        if libc is not None and hasattr(libc, "mallopt"):
+            libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except OSError:
+        pass
 
 
 def _load_model(plan: TrainPlan) -> Any:
@@ -181,6 +228,7 @@ def train(plan: TrainPlan, on_step: Callable[[int, int], None] | None = None) ->
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
     if plan.threads:
         torch.set_num_threads(plan.threads)
+    _bound_heap()
     tokenizer = AutoTokenizer.from_pretrained(plan.base)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -194,6 +242,8 @@ def train(plan: TrainPlan, on_step: Callable[[int, int], None] | None = None) ->
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
 
+    longest = max(train_ds["length"]) if len(train_ds) else 1
+    micro, accum, checkpointing = micro_batching(plan, longest)
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (plan.batch_size * plan.grad_accum)))
     max_steps = plan.max_steps or math.ceil(steps_per_epoch * plan.epochs)
     evaluate = val_ds is not None
@@ -201,8 +251,8 @@ def train(plan: TrainPlan, on_step: Callable[[int, int], None] | None = None) ->
     save_steps = eval_steps if evaluate else max(1, plan.save_steps)
     args = SFTConfig(
         output_dir=plan.checkpoints, max_steps=max_steps,
-        per_device_train_batch_size=plan.batch_size, per_device_eval_batch_size=plan.batch_size,
-        gradient_accumulation_steps=plan.grad_accum, learning_rate=plan.learning_rate,
+        per_device_train_batch_size=micro, per_device_eval_batch_size=micro,
+        gradient_accumulation_steps=accum, learning_rate=plan.learning_rate,
         lr_scheduler_type="cosine", warmup_steps=int(plan.warmup_ratio * max_steps),
         weight_decay=plan.weight_decay, logging_steps=plan.logging_steps,
         save_strategy="steps", save_steps=save_steps, save_total_limit=2,
@@ -216,7 +266,7 @@ def train(plan: TrainPlan, on_step: Callable[[int, int], None] | None = None) ->
         bf16=bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported()),
         train_sampling_strategy="group_by_length", length_column_name="length",
         dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
-        save_only_model=False, activation_checkpointing=plan.gradient_checkpointing,
+        save_only_model=False, activation_checkpointing=checkpointing,
     )
     log_path = Path(plan.log)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,7 +313,8 @@ def train(plan: TrainPlan, on_step: Callable[[int, int], None] | None = None) ->
         first_eval_loss=round(float(evals[0]["eval_loss"]), 5) if evals else None,
         tokens=tokens["n"], seconds=round(seconds, 2),
         tokens_per_s=round(tokens["n"] / seconds, 1) if seconds > 0 else 0.0,
-        trainable_params=trainable, total_params=total, evals=evals)
+        trainable_params=trainable, total_params=total, evals=evals, micro_batch=micro,
+        accumulation=accum, checkpointing=checkpointing)
 
 
 def main(argv: list[str] | None = None) -> int:
