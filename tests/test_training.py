@@ -255,3 +255,26 @@ def test_micro_batching_and_checkpointing_train_the_same_adapter_as_whole_batche
     assert max(float(a[k].abs().max()) for k in a if "lora_B" in k) > 1e-3  # it trained
     diff = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a), diff
+
+
+def test_answer_only_loss_equals_the_models_own_loss(tiny_setup: dict[str, str]) -> None:
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from slmconvert.training.lora import answer_loss
+
+    rows = datasets.load_from_disk(tiny_setup["train"]).select(range(3))
+    width = max(rows["length"])
+    ids = torch.tensor([r["input_ids"] + [0] * (width - len(r["input_ids"])) for r in rows])
+    labels = torch.tensor([r["labels"] + [-100] * (width - len(r["labels"])) for r in rows])
+    mask = torch.tensor([[1] * r["length"] + [0] * (width - r["length"]) for r in rows])
+    model = AutoModelForCausalLM.from_pretrained(tiny_setup["base"])
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    ours, out = answer_loss(model, inputs)
+    assert out.logits.shape[1] < width  # the head ran on the answer positions only
+    reference = model(**inputs).loss
+    assert torch.allclose(ours, reference, atol=1e-5), (float(ours), float(reference))
+    n = int((labels[:, 1:] != -100).sum())
+    halved, _ = answer_loss(model, inputs, num_items_in_batch=2 * n)
+    assert torch.allclose(halved, reference / 2, atol=1e-5)
