@@ -110,3 +110,19 @@ def test_a_short_conversation_is_untouched_and_a_long_single_turn_is_cut_in_the_
     long = [Message(role="user", content=" ".join(f"w{i}" for i in range(1000)))]
     cut = apply(PromptRecipe(budget_tokens=200), long, [], _words).prompt()
     assert _words(cut) <= 200 and "w0 " in cut and "w999" in cut
+
+
+def test_the_request_being_answered_keeps_half_the_budget_whatever_else_is_cut() -> None:
+    reply = " ".join(f"r{i}" for i in range(300))
+    request = "Write the case note as JSON with keys " + " ".join(f"k{i}" for i in range(32))
+    msgs = [Message(role="user", content="I need to move my trip."),
+            Message(role="assistant", content=reply),
+            Message(role="user", content=request)]
+    applied = apply(PromptRecipe(budget_tokens=80, keep_last=2), msgs, [], _words)
+    assert applied.messages[-1].content == request  # over budget rather than cut
+    assert "tokens trimmed" in (applied.messages[-2].content or "")
+    roomy = apply(PromptRecipe(budget_tokens=150, keep_last=2), msgs, [], _words)
+    assert _words(roomy.prompt()) <= 150 and roomy.messages[-1].content == request
+    alone = apply(PromptRecipe(budget_tokens=60), [Message(role="user", content=request * 3)],
+                  [], _words)
+    assert _words(alone.prompt()) <= 60 and "k31" in alone.prompt()

@@ -278,3 +278,22 @@ def test_answer_only_loss_equals_the_models_own_loss(tiny_setup: dict[str, str])
     n = int((labels[:, 1:] != -100).sum())
     halved, _ = answer_loss(model, inputs, num_items_in_batch=2 * n)
     assert torch.allclose(halved, reference / 2, atol=1e-5)
+
+
+def test_a_trained_adapter_gives_the_llms_answers_a_higher_likelihood_and_is_scored(
+        tiny_setup: dict[str, str], tmp_path: Path) -> None:
+    from slmconvert.evaluation.answer import answer_nll, load_adapter, score_calls
+    from slmconvert.training.lora import train
+
+    train(_plan(tiny_setup, tmp_path, max_steps=24, dropout=0.0, learning_rate=3e-2))
+    model, tok = load_adapter(tiny_setup["base"], tmp_path / "adapter")
+    calls = [_call(i) for i in range(100, 106)]
+    with model.disable_adapter():
+        base = answer_nll(model, tok, calls, None)
+    tuned = answer_nll(model, tok, calls, None)
+    assert base["n"] == tuned["n"] == 6 and base["tokens"] == tuned["tokens"] > 6
+    assert tuned["nll"] < base["nll"] - 0.2, (base, tuned)  # random weights learn slowly
+    cut = answer_nll(model, tok, calls, None, max_prompt_tokens=8)  # the prompt's end only
+    assert cut["tokens"] == tuned["tokens"] and cut["nll"] != tuned["nll"]
+    scored = score_calls(model, tok, calls[:2], None, max_new_tokens=24, batch_size=2)
+    assert scored["n"] == 2 and 0.0 <= scored["mean"] <= 1.0

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from slmconvert.core.records import CallRecord
+from slmconvert.prompting.format import render_target
 from slmconvert.prompting.recipe import PromptRecipe, apply
+from slmconvert.training.data import IGNORE, encode
+from slmconvert.training.lora import answer_loss
 
 
 def load_adapter(base: Path | str, adapter: Path | str | None) -> tuple[Any, Any]:
@@ -55,3 +58,31 @@ def score_calls(model: Any, tokenizer: Any, calls: Sequence[CallRecord],
         assert rec.response is not None
         scores.append(score_response(rec.response, parsed.message, rec.tools, parsed.reason))
     return summarise(scores)
+
+
+def answer_nll(model: Any, tokenizer: Any, calls: Sequence[CallRecord],
+               recipe: PromptRecipe | None, *, max_prompt_tokens: int = 4096) -> dict[str, Any]:
+    """Mean negative log-likelihood per token of the LLM's recorded answers given each
+    call's prompt (the recipe's, or the raw prompt with ``None``; a longer prompt keeps
+    its end): how close the model is to the LLM's behaviour, without sampling noise.
+    ``{"n", "tokens", "nll"}``; nll is None when no call has an answer."""
+    import torch
+
+    total, tokens, n = 0.0, 0, 0
+    with torch.inference_mode():
+        for rec in calls:
+            if rec.response is None:
+                continue
+            ex = encode(tokenizer, prompt_for(rec, recipe, tokenizer),
+                        render_target(rec.response))
+            answer = sum(1 for x in ex["labels"] if x != IGNORE)
+            keep = max_prompt_tokens + answer
+            ids, labels = ex["input_ids"][-keep:], ex["labels"][-keep:]
+            inputs = {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels]),
+                      "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
+            count = sum(1 for x in labels[1:] if x != IGNORE)
+            loss, _ = answer_loss(model, inputs, count)
+            total += float(loss) * count
+            tokens += count
+            n += 1
+    return {"n": n, "tokens": tokens, "nll": round(total / tokens, 4) if tokens else None}

@@ -222,16 +222,25 @@ def _trim_history(recipe: PromptRecipe, out: Applied, count: Count, budget: int)
 
 def _trim_longest(out: Applied, count: Count, budget: int) -> None:
     """Last resort: cut the middle of the longest conversation messages (never an
-    instruction), longest first, until the prompt fits the budget."""
+    instruction), longest first, until the prompt fits the budget. The message being
+    answered (the request, often the only statement of the task) goes last and keeps at
+    least half the budget: a prompt whose fixed parts are larger stays over budget."""
     done: set[int] = set()
+    request = len(out.messages) - 1
     while (excess := count(out.prompt()) - budget) > 0:
         sizes = [(count(m.content), i) for i, m in enumerate(out.messages)
-                 if m.content and m.role not in INSTRUCTION_ROLES and i not in done]
-        if not sizes:
+                 if m.content and m.role not in INSTRUCTION_ROLES and i not in done
+                 and i != request]
+        if sizes:
+            n, i = max(sizes)
+            done.add(i)
+            _cut_message(out, i, max(32, n - excess - 16), count, budget)
+            continue
+        n = count(out.messages[request].content or "") if request >= 0 else 0
+        if request in done or n <= budget // 2:
             return
-        n, i = max(sizes)
-        done.add(i)
-        _cut_message(out, i, max(32, n - excess - 16), count, budget)
+        done.add(request)
+        _cut_message(out, request, max(budget // 2, n - excess - 16), count, budget)
 
 
 def _cut_message(out: Applied, i: int, keep: int, count: Count, budget: int) -> None:

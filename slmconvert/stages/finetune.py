@@ -41,9 +41,11 @@ from slmconvert.errors import ConfigError, InputError, did_you_mean
 from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
 from slmconvert.prompting.format import FORMAT
 from slmconvert.prompting.recipe import RECIPE_FILE, PromptRecipe
+from slmconvert.training.data import IGNORE, ExampleStats, examples
 
 SUMMARY = "finetune.json"
 CHECKPOINTS = "checkpoints"
+MAX_NEW_TOKENS_CAP = 384
 LENGTH_SAMPLE = 512  # calls used to size max_length when it is "auto"
 
 
@@ -119,7 +121,8 @@ class FinetuneConfig(StageConfig):
         "Validation calls the adapter answers after training, scored like select's probe; "
         "default: select's probe sample (the same calls), 0: skip."))
     max_new_tokens: int | None = Field(None, ge=1, description=(
-        "Answer length when scoring; default: select's probe setting."))
+        "Longest answer when scoring; default: the p95 of the group's training answers "
+        "+ 16 tokens, at most 384."))
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's).")
 
 
@@ -140,20 +143,23 @@ class FinetuneStage(Stage):
         for u in summary.get("units", []):
             d, r = u["data"], u["result"]
             before, after = d["tokens_before"]["mean"], d["tokens_after"]["mean"]
+            nll = "; ".join(f"{s['cluster']}: {_fmt(s.get('base_nll'))} -> "
+                            f"{_fmt(s.get('adapter_nll'))}" for s in u.get("scores", []))
             scores = "; ".join(
                 f"{s['cluster']}: {_fmt(s['base_zero_shot'])} -> {_fmt(s['adapter'])} "
-                f"n={s['n']}" for s in u.get("scores", []))
+                f"n={s['n']}" for s in u.get("scores", []) if s["n"])
             rows.append([u["group"], u["model"], d["used"], f"{before:.0f} -> {after:.0f}",
                          f"{r['steps']} ({r['stopped_by']})",
                          _fmt(r.get("first_eval_loss")) + " -> " + _fmt(r.get("best_eval_loss")),
                          f"{r['tokens_per_s']:.0f}", f"{r['seconds']:.0f}",
                          "reused" if u.get("reused") else
                          (f"resumed at {r['resumed_from']}" if r["resumed_from"] else ""),
-                         scores or "-"])
+                         nll or "-", scores or "-"])
         out = Report(tables=[Table(
-            "Fine-tuned adapters (val score: base zero-shot -> adapter, same calls)",
+            "Fine-tuned adapters (val answer NLL and val score: base zero-shot -> adapter, "
+            "same calls)",
             ["group", "model", "examples", "tokens/example", "steps", "val loss",
-             "tok/s", "s", "run", "val score"], rows)])
+             "tok/s", "s", "run", "val NLL", "val score"], rows)])
         for note in summary.get("notes", []):
             out.notes.append(note)
         return out
@@ -324,7 +330,6 @@ class Finetuner:
 
         from slmconvert.core.models import prepare
         from slmconvert.prompting.recipe import learn
-        from slmconvert.training.data import ExampleStats, examples
         from slmconvert.training.lora import TrainPlan, train
 
         cfg, rep = self.cfg, self.ctx.reporter
@@ -398,7 +403,9 @@ class Finetuner:
             result = train(plan, on_step=on_step)
             t_score = time.perf_counter()
         with rep.task(f"finetune: scoring {gid} on {entry.name}", total=None):
-            scores = self._score(clusters, entry, Path(plan.adapter), prepared.path, recipe)
+            answers = sorted(sum(1 for x in labels if x != IGNORE) for labels in train_ds["labels"])
+            scores = self._score(clusters, entry, Path(plan.adapter), prepared.path, recipe,
+                                 answers[min(len(answers) - 1, int(0.95 * len(answers)))])
         timing = {"data_s": round(t_train - t0, 1), "train_s": round(t_score - t_train, 1),
                   "score_s": round(time.perf_counter() - t_score, 1)}
         data = stats.as_dict() | {"max_length": max_length, "val_examples": len(val_rows)}
@@ -437,7 +444,6 @@ class Finetuner:
         cfg = self.cfg
         if cfg.max_length != "auto":
             return cfg.max_length
-        from slmconvert.training.data import ExampleStats, examples
 
         sample = _reservoir(calls, LENGTH_SAMPLE, random.Random(f"{self.ctx.seed}:length"))
         stats = ExampleStats()
@@ -449,37 +455,44 @@ class Finetuner:
         return min(cfg.max_length_cap, -(-p95 // 64) * 64)
 
     def _score(self, clusters: list[str], entry: ModelEntry, adapter: Path, base: Path,
-               recipe: PromptRecipe) -> list[dict[str, Any]]:
-        """The adapter on select's probe calls of each cluster, beside the base model's
-        zero-shot probe score on the same calls."""
+               recipe: PromptRecipe, answer_p95: int) -> list[dict[str, Any]]:
+        """Per cluster: the answer likelihood of the base model (raw prompt, as zero-shot
+        sees it) and of the adapter (the recipe's prompt) on the first ``val_calls`` val
+        calls; and the adapter's answers on select's probe calls, scored, beside the base
+        model's zero-shot probe score on the same calls."""
+        from slmconvert.evaluation.answer import answer_nll, load_adapter, score_calls
         from slmconvert.stages.select import probe_calls
 
         probe = self.selection.get("probe", {})
         k = self.cfg.score_calls if self.cfg.score_calls is not None else probe.get("samples", 8)
-        if not k:
-            return []
         by_id = {c["id"]: c for c in self.selection["clusters"]}
-        jobs = []
-        for cid in clusters:
-            calls = probe_calls(list(_records(_split_path(self.ctx, cid, "val"))),
-                                self.ctx.seed, cid, k)
-            base_row = next((c for c in by_id.get(cid, {}).get("candidates", [])
-                             if c["model"] == entry.name), None)
-            zero = next((p for p in (base_row or {}).get("probes", []) if p["shots"] == 0),
-                        None)
-            jobs.append((cid, calls, zero))
-        max_new = self.cfg.max_new_tokens or probe.get("max_new_tokens", 128)
-        from slmconvert.evaluation.answer import load_adapter, score_calls
-
+        max_new = self.cfg.max_new_tokens or min(MAX_NEW_TOKENS_CAP, answer_p95 + 16)
         model, tokenizer = load_adapter(base, adapter)
         out = []
-        for cid, calls, zero in jobs:
-            s = score_calls(model, tokenizer, calls, recipe, max_new_tokens=max_new,
-                            batch_size=probe.get("batch_size", 4))
-            out.append({"cluster": cid, "n": s["n"], "adapter": s["mean"],
-                        "adapter_ci": s["ci95"], "errors": s["errors"],
-                        "base_zero_shot": zero["mean"] if zero and zero["n"] == s["n"]
-                        else None})
+        for cid in clusters:
+            val = list(_records(_split_path(self.ctx, cid, "val")))
+            nll_calls = val[:self.cfg.val_calls]
+            with model.disable_adapter():
+                base_nll = answer_nll(model, tokenizer, nll_calls, None,
+                                      max_prompt_tokens=probe.get("max_prompt_tokens", 4096))
+            tuned_nll = answer_nll(model, tokenizer, nll_calls, recipe)
+            row: dict[str, Any] = {"cluster": cid, "nll_calls": base_nll["n"],
+                                   "base_nll": base_nll["nll"], "adapter_nll": tuned_nll["nll"],
+                                   "n": 0, "adapter": None, "adapter_ci": None, "errors": {},
+                                   "base_zero_shot": None, "max_new_tokens": max_new,
+                                   "base_max_new_tokens": probe.get("max_new_tokens")}
+            if k:
+                calls = probe_calls(val, self.ctx.seed, cid, k)
+                s = score_calls(model, tokenizer, calls, recipe, max_new_tokens=max_new,
+                                batch_size=probe.get("batch_size", 4))
+                base_row = next((c for c in by_id.get(cid, {}).get("candidates", [])
+                                 if c["model"] == entry.name), None)
+                zero = next((p for p in (base_row or {}).get("probes", [])
+                             if p["shots"] == 0), None)
+                row.update(n=s["n"], adapter=s["mean"], adapter_ci=s["ci95"],
+                           errors=s["errors"],
+                           base_zero_shot=zero["mean"] if zero and zero["n"] == s["n"] else None)
+            out.append(row)
         return out
 
     def _prune_checkpoints(self, keep: set[str]) -> None:
@@ -507,10 +520,11 @@ def model_card(unit: dict[str, Any]) -> str:
     """The adapter's model card: what it is, what it was trained on, how to serve it."""
     b, d, r, h = unit["base"], unit["data"], unit["result"], unit["hyperparameters"]
     scores = "\n".join(
-        f"| {s['cluster']} | {s['n']} | {_fmt(s['base_zero_shot'])} | {_fmt(s['adapter'])} "
-        f"[{_fmt(s['adapter_ci'][0] if s['adapter_ci'] else None)}, "
+        f"| {s['cluster']} | {s.get('nll_calls', 0)} | {_fmt(s.get('base_nll'))} | "
+        f"{_fmt(s.get('adapter_nll'))} | {s['n']} | {_fmt(s['base_zero_shot'])} | "
+        f"{_fmt(s['adapter'])} [{_fmt(s['adapter_ci'][0] if s['adapter_ci'] else None)}, "
         f"{_fmt(s['adapter_ci'][1] if s['adapter_ci'] else None)}] |"
-        for s in unit["scores"]) or "| - | 0 | - | - |"
+        for s in unit["scores"]) or "| - | 0 | - | - | 0 | - | - |"
     name = unit["model"]
     return f"""# slmconvert adapter: {unit['group']} on {name}
 
@@ -533,10 +547,15 @@ LoRA adapter distilled from an LLM's recorded answers by `slmconvert finetune`.
 - **Validation loss:** {_fmt(r['first_eval_loss'])} at the first evaluation, best
   {_fmt(r['best_eval_loss'])}.
 
-## Validation score (same calls as select's zero-shot probe)
+## Validation
 
-| cluster | calls | base zero-shot | adapter [95% CI] |
-|---|---|---|---|
+Answer NLL: mean negative log-likelihood per token of the LLM's recorded answers, base
+model on the raw prompt (as zero-shot) against the adapter on the recipe's prompt; lower
+is closer to the LLM. Score: answers generated on select's probe calls and scored like
+select's zero-shot probe on the same calls.
+
+| cluster | NLL calls | base NLL | adapter NLL | scored calls | base zero-shot | adapter [95% CI] |
+|---|---|---|---|---|---|---|
 {scores}
 
 ## Serving it
