@@ -66,6 +66,9 @@ def test_demo_fine_tunes_smollm2_on_every_chosen_cluster_with_its_recipe(
     units = summary["units"]
     smol = {c for u in units if u["model"] == "smollm2-135m" for c in u["clusters"]}
     assert smol == {c["id"] for c in sel["clusters"] if c["chosen"]}
+    firsts = {(c["id"], c["chosen"][0]) for c in sel["clusters"] if c["chosen"]}
+    trained = {(c, u["model"]) for u in units for c in u["clusters"]}
+    assert firsts <= trained and any(m != "smollm2-135m" for _, m in firsts)
     for u in units:
         d = demo_workspace / "finetune" / u["path"]
         for name in ("adapter/adapter_config.json", "prompt_recipe.json", "train_log.jsonl",
