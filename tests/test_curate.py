@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -491,16 +492,36 @@ def _literals(path: Path) -> list[str]:
             and isinstance(n.value, str) and len(n.value) >= 16]
 
 
+def _comments(path: Path) -> list[str]:
+    import io
+    import tokenize
+
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(
+        path.read_text(encoding="utf-8")).readline) if t.type == tokenize.COMMENT]
+
+
+def _word_runs(text: str, n: int = 16) -> set[str]:
+    """Every ``n``-character run of ``text`` that starts at a word."""
+    return {text[m.start():m.start() + n] for m in re.finditer(r"(?<!\w)\w", text)
+            if m.start() + n <= len(text)}
+
+
 @pytest.mark.skipif(not SHARED_PII.exists(), reason="needs ../shared/data/pii")
 def test_no_evaluation_string_is_copied_into_rules_or_tests() -> None:
     texts = []
     for f in sorted(SHARED_PII.glob("*.json")):
         texts += [x["full_text"].lower() for x in json.loads(f.read_text(encoding="utf-8"))]
     blob = "\n".join(texts)
-    files = [*sorted((REPO / "slmconvert/pii").glob("*.py")), Path(__file__)]
+    files = [*sorted((REPO / "slmconvert/pii").glob("*.py")), Path(__file__),
+             Path(__file__).with_name("test_pii_context.py")]
     copied = [(f.name, lit[:40]) for f in files for lit in _literals(f)
               if lit.lower() in blob]
     assert copied == []
+    # comments too: no 16-character run of a comment starting at a word
+    runs = _word_runs(blob)
+    in_comments = sorted({(f.name, r) for f in files for c in _comments(f)
+                          for r in _word_runs(c.lower()) & runs})
+    assert in_comments == []
 
 
 def test_split_halves_are_disjoint_stable_and_stratified() -> None:

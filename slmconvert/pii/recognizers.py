@@ -576,7 +576,7 @@ _PLACE_OR_ORG_BEFORE = re.compile(
     r"product|brand|model|category|genre|language|team|department|role|vendor|tool|"
     r"service)[\"']?[ \t]*[:=][ \t]*[\"']?)$")
 # Words that make what follows a place even when it holds a given name ("born in
-# Dolores", "relocated here from Warren", "the University of X", "her home town X"): where
+# Dolores", "relocated here from Warren", "University of <town>", "her home town X"): where
 # someone lives, comes from or moves to, and an institution or a place "of" a name.
 _PLACE_BEFORE_STRONG = re.compile(
     r"(?i:\b(?:(?:originally|hails?|hailing|emigrated|immigrated)\s+from|"
