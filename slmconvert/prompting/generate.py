@@ -1,10 +1,17 @@
 """Batched greedy generation with the KV cache, for select, evaluate and serve.
 
-Prompts are sorted by length and cut into batches (less padding), left-padded, and
-generated in one ``model.generate`` call per batch, which keeps the KV cache, stops each
-sequence at the end marker of the prompt format (or the tokenizer's end token) and pads
-finished ones. Texts come back in the order of the prompts, with the end marker cut off,
-and the measured time of each batch is shared among its prompts.
+Prompts are tokenized once, sorted by token count and cut into batches (least padding),
+left-padded, and generated in one ``model.generate`` call per batch, which keeps the KV
+cache, stops each sequence at the end marker of the prompt format (or the tokenizer's end
+token) and pads finished ones. Texts come back in the order of the prompts, with the end
+marker cut off, and the measured time of each batch (padding, generation, confidence) is
+shared among its prompts.
+
+Confidence: the log-probabilities (log-softmax of the model's raw logits, natural log) of
+the tokens that make up each answer, up to and including the token that ended it (the
+end marker is part of the decision "the answer ends here"); padding after a finished
+sequence and tokens beyond a stop marker spelled as text are not part of the answer.
+Their mean and minimum come with each :class:`Generation`.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from slmconvert.prompting.format import STOPS, cut_at_stop
 @dataclass(frozen=True)
 class Generation:
     text: str
-    new_tokens: int
+    new_tokens: int  # tokens of the answer, with the one that ended it; no padding
     seconds: float  # this prompt's share of its batch's wall time
+    mean_logprob: float | None = None  # over the answer's tokens; None: confidence off
+    min_logprob: float | None = None
 
 
 def stop_token_ids(tokenizer: Any) -> list[int]:
@@ -37,16 +46,45 @@ def stop_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
+def answer_length(tokenizer: Any, new: Sequence[int], end_ids: set[int],
+                  stop_strings: Sequence[str]) -> int:
+    """How many of the generated tokens ``new`` make up the answer: up to and including
+    the first end token (a one-token stop marker, the end-of-sequence or padding token),
+    or the token that completes the first stop marker spelled in several tokens; all of
+    them when nothing ended the answer (the ``max_new_tokens`` limit)."""
+    n = next((j + 1 for j, t in enumerate(new) if t in end_ids), len(new))
+    if not stop_strings or not _has_stop(tokenizer.decode(new[:n]), stop_strings):
+        return n
+    lo, hi = 1, n  # the shortest prefix whose text holds a stop marker
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _has_stop(tokenizer.decode(new[:mid]), stop_strings):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _has_stop(text: str, stop_strings: Sequence[str]) -> bool:
+    return any(s in text for s in stop_strings)
+
+
 class Generator:
-    """Greedy generation for one loaded causal LM and its tokenizer."""
+    """Greedy generation for one loaded causal LM and its tokenizer. With ``confidence``
+    (the default) each :class:`Generation` carries the mean and minimum log-probability
+    of its answer's tokens; without it they are None and ``generate`` keeps no logits."""
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int = 4,
-                 max_new_tokens: int = 128) -> None:
+                 max_new_tokens: int = 128, confidence: bool = True) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
+        self.confidence = confidence
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self.eos = stop_token_ids(tokenizer)
+        # padding follows a finished answer; a pad the model writes ends its text too
+        self.end_ids = set(self.eos) | ({int(tokenizer.pad_token_id)}
+                                        if tokenizer.pad_token_id is not None else set())
         # markers spelled in several tokens (a model with no template) stop as strings
         self.stop_strings = [s for s in STOPS
                              if len(tokenizer.encode(s, add_special_tokens=False)) > 1]
@@ -57,38 +95,82 @@ class Generator:
 
     def generate(self, prompts: Sequence[str],
                  on_batch: Callable[[int], None] | None = None) -> list[Generation]:
-        import torch
-
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        """One :class:`Generation` per prompt, in the order of ``prompts``."""
+        if not prompts:
+            return []
+        ids = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
         out: list[Generation | None] = [None] * len(prompts)
-        tok = self.tokenizer
-        tok.padding_side = "left"
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                      add_special_tokens=False)
-            extra: dict[str, Any] = {}
-            if self.stop_strings:
-                extra = {"stop_strings": self.stop_strings, "tokenizer": tok}
-            t0 = time.perf_counter()
-            with torch.inference_mode():
-                seqs = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
-                                           do_sample=False, eos_token_id=self.eos,
-                                           pad_token_id=tok.pad_token_id, **extra)
-            share = (time.perf_counter() - t0) / len(idx)
-            width = enc["input_ids"].shape[1]
-            for row, i in enumerate(idx):
-                new = seqs[row, width:]
-                n = int((new != tok.pad_token_id).sum()) if tok.pad_token_id is not None \
-                    else len(new)
-                text = cut_at_stop(tok.decode(new, skip_special_tokens=False))
-                for special in (tok.pad_token, tok.eos_token):
-                    if special:
-                        text = text.split(special, 1)[0]
-                out[i] = Generation(text, n, share)
+            for i, g in zip(idx, self._batch([ids[i] for i in idx]), strict=True):
+                out[i] = g
             if on_batch:
                 on_batch(len(idx))
-        return [g for g in out if g is not None]
+        done = [g for g in out if g is not None]
+        assert len(done) == len(prompts), "a prompt got no generation"
+        return done
+
+    def _batch(self, ids: list[list[int]]) -> list[Generation]:
+        import torch
+
+        tok = self.tokenizer
+        t0 = time.perf_counter()
+        enc = tok.pad({"input_ids": ids}, padding=True, return_tensors="pt",
+                      padding_side="left")
+        extra: dict[str, Any] = {}
+        if self.stop_strings:
+            extra = {"stop_strings": self.stop_strings, "tokenizer": tok}
+        with torch.inference_mode():
+            res = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
+                                      do_sample=False, eos_token_id=self.eos,
+                                      pad_token_id=tok.pad_token_id,
+                                      return_dict_in_generate=True,
+                                      output_logits=self.confidence, **extra)
+            new = res.sequences[:, enc["input_ids"].shape[1]:]
+            rows = new.tolist()
+            lengths = [answer_length(tok, r, self.end_ids, self.stop_strings) for r in rows]
+            logprobs = (_chosen_logprobs(res.logits, new, lengths).tolist()
+                        if self.confidence else None)
+        del res
+        texts = [self._text(r[:n]) for r, n in zip(rows, lengths, strict=True)]
+        share = (time.perf_counter() - t0) / len(ids)
+        out = []
+        for row, (text, n) in enumerate(zip(texts, lengths, strict=True)):
+            mean = low = None
+            if logprobs is not None and n:
+                lp = logprobs[row][:n]
+                mean, low = sum(lp) / n, min(lp)
+            out.append(Generation(text, n, share, mean, low))
+        return out
+
+    def _text(self, answer: list[int]) -> str:
+        tok = self.tokenizer
+        text = cut_at_stop(tok.decode(answer, skip_special_tokens=False))
+        for special in (tok.pad_token, tok.eos_token):
+            if special:
+                text = text.split(special, 1)[0]
+        return text
+
+
+def _chosen_logprobs(logits: Sequence[Any], new: Any, lengths: Sequence[int]) -> Any:
+    """(batch, steps) log-probabilities of the generated tokens ``new`` under the raw
+    logits of each step: log-softmax in float32, taken only at the chosen token (the
+    chosen logit minus the log-sum-exp of the row), and only for the rows whose answer
+    is still going at that step (the others stay 0)."""
+    import torch
+
+    steps = len(logits)
+    out = torch.zeros(new.shape[0], steps, dtype=torch.float32)
+    live = torch.tensor(lengths)
+    for t, step in enumerate(logits):
+        rows = (live > t).nonzero().squeeze(1)
+        if not len(rows):
+            break
+        x = step[rows].float()
+        chosen = x.gather(1, new[rows, t:t + 1]).squeeze(1)
+        out[rows, t] = chosen - torch.logsumexp(x, dim=-1)
+    return out
 
 
 def plain_generate(model: Any, tokenizer: Any, prompts: Sequence[str], *,
