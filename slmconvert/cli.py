@@ -269,6 +269,35 @@ def finetune(
     run_stage_command("finetune", cfg, workspace, force=force)
 
 
+@app.command("evaluate")
+def evaluate(
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace with a finetune/ stage.")],
+    cluster: Annotated[list[str] | None, typer.Option(
+        "--cluster", "-c", help="Only this cluster (repeatable).")] = None,
+    max_test_calls: Annotated[int | None, typer.Option(
+        help="Test calls per cluster (seeded sample; default: all).")] = None,
+    max_val_calls: Annotated[int | None, typer.Option(
+        help="Val calls per cluster to calibrate on (default: all).")] = None,
+    target: Annotated[float | None, typer.Option(
+        help="Agreement with the LLM kept calls must reach (default 0.95).")] = None,
+    fail_under: Annotated[float | None, typer.Option(
+        "--fail-under", help="Exit 7 when under PCT% of calls move to SLMs, or their "
+        "agreement is under the target (for CI).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
+) -> None:
+    """S5: score base models and adapters on held-out calls, calibrate the router on val,
+    report on test (WORKSPACE/evaluate: report.html/.md/.json, router.json)."""
+    from slmconvert.pipeline.commands import check_quality_gate, run_stage_command
+
+    flags = {"clusters": cluster or None, "max_test_calls": max_test_calls,
+             "max_val_calls": max_val_calls, "target": target}
+    run_stage_command("evaluate", {k: v for k, v in flags.items() if v is not None},
+                      workspace, force=force)
+    if fail_under is not None:
+        check_quality_gate(workspace, fail_under)
+
+
 @app.command("export")
 def export(
     workspace: Annotated[Path, typer.Option(

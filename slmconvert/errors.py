@@ -8,6 +8,7 @@ Exit codes (documented in docs/errors.md):
   4  a stage failed while running
   5  integrity error (corrupted outputs, manifest mismatch, workspace busy)
   6  a model or optional component is not available offline on this machine
+  7  a quality gate failed (evaluate --fail-under)
   130 interrupted
 """
 
@@ -49,6 +50,12 @@ class ModelUnavailableError(SlmconvertError):
     exit_code = 6
 
 
+class QualityGateError(SlmconvertError):
+    """The run worked but its result is below a bar the user set (``--fail-under``)."""
+
+    exit_code = 7
+
+
 EXIT_CODES: dict[str, int] = {
     "ok": 0,
     "internal": 1,
@@ -57,6 +64,7 @@ EXIT_CODES: dict[str, int] = {
     "stage": StageError.exit_code,
     "integrity": IntegrityError.exit_code,
     "model_unavailable": ModelUnavailableError.exit_code,
+    "quality_gate": QualityGateError.exit_code,
     "interrupted": 130,
 }
 

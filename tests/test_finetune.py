@@ -65,7 +65,8 @@ def test_demo_fine_tunes_smollm2_on_every_chosen_cluster_with_its_recipe(
     summary = _summary(demo_workspace)
     units = summary["units"]
     smol = {c for u in units if u["model"] == "smollm2-135m" for c in u["clusters"]}
-    assert smol == {c["id"] for c in sel["clusters"] if c["chosen"]}
+    assert smol == {c["id"] for c in sel["clusters"]
+                    if c["chosen"] and c["chosen"][0] == "smollm2-135m"}
     firsts = {(c["id"], c["chosen"][0]) for c in sel["clusters"] if c["chosen"]}
     trained = {(c, u["model"]) for u in units for c in u["clusters"]}
     assert firsts <= trained and any(m != "smollm2-135m" for _, m in firsts)

@@ -370,8 +370,9 @@ def prepare(name_or_source: str, reporter: Reporter | None = None,
 
 
 def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
-                   entry: ModelEntry | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) in fp32 on CPU, from the prepared checkpoint."""
+                   entry: ModelEntry | None = None, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) on CPU, from the prepared checkpoint, weights in ``dtype``
+    (float32 or bfloat16)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -379,5 +380,5 @@ def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
     hf_logging.disable_progress_bar()  # the reporter shows progress, not transformers
     prepared = prepare(name_or_source, reporter, entry=entry)
     tokenizer = AutoTokenizer.from_pretrained(prepared.path)
-    model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=getattr(torch, dtype))
     return model, tokenizer

@@ -15,8 +15,10 @@ from slmconvert.training.data import IGNORE, encode
 from slmconvert.training.lora import answer_loss
 
 
-def load_adapter(base: Path | str, adapter: Path | str | None) -> tuple[Any, Any]:
-    """(model, tokenizer) of a base checkpoint with a PEFT adapter on it (or none)."""
+def load_adapter(base: Path | str, adapter: Path | str | None,
+                 dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) of a base checkpoint with a PEFT adapter on it (or none), its
+    weights (adapter included) in ``dtype`` (float32 or bfloat16)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -28,6 +30,8 @@ def load_adapter(base: Path | str, adapter: Path | str | None) -> tuple[Any, Any
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
+    if dtype != "float32":
+        model = model.to(getattr(torch, dtype))
     model.eval()
     return model, tokenizer
 

@@ -311,6 +311,36 @@ def _call_error(pred: ToolCall, ref_name: str, spec: Mapping[str, _Arg] | None,
     return None
 
 
+def schema_problem(call: ToolCall, schemas: Mapping[str, dict[str, Any]]) -> tuple[str, str] | None:
+    """Why one tool call does not validate against the offered tools, with no reference
+    needed (the verifier's check, as serve applies it): arguments that are not an object
+    (``invalid_output``), a name not among the tools (``wrong_tool``), an argument outside
+    the schema's ``properties`` unless it allows others (``unexpected_argument``), a
+    ``required`` one absent or null (``missing_argument``), a JSON-schema type broken
+    (``wrong_type``). None when it validates; with no schemas only the arguments' shape
+    is checked."""
+    if call.arguments_error or not isinstance(call.arguments, Mapping):
+        return INVALID_OUTPUT, f"{call.name}: arguments are not a JSON object"
+    if not schemas:
+        return None
+    if call.name not in schemas:
+        return WRONG_TOOL, f"unknown tool {call.name!r}"
+    schema = schemas[call.name]
+    props = _props(schema)
+    if props and schema.get("additionalProperties") is not True:
+        for k in call.arguments:
+            if k not in props:
+                return UNEXPECTED_ARGUMENT, f"{call.name}.{k}: not in the tool's parameters"
+    required = schema.get("required")
+    for k in required if isinstance(required, list) else []:
+        if call.arguments.get(k) is None:
+            return MISSING_ARGUMENT, f"{call.name}.{k}: required argument missing"
+    for k, v in call.arguments.items():
+        if v is not None and k in props and (err := _type_error(v, props[k], f"{call.name}.{k}")):
+            return WRONG_TYPE, err
+    return None
+
+
 def _max_matching(ok: list[list[bool]]) -> list[int | None]:
     """Maximum bipartite matching (Kuhn): for each row, the matched column or None."""
     n_cols = len(ok[0]) if ok else 0

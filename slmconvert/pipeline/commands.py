@@ -177,6 +177,31 @@ def render_report(report: Report) -> None:
         ui.table(t.title, t.columns, t.rows)
     for note in report.notes:
         ui.note(note)
+    for line in report.headline:
+        ui.line(line)
+
+
+def check_quality_gate(workspace: Path, fail_under: float) -> None:
+    """`evaluate --fail-under PCT`: exit 7 unless PCT% of calls or more move to SLMs at
+    the agreement target."""
+    import json
+
+    from slmconvert.errors import QualityGateError
+
+    path = workspace / "evaluate" / "report.json"
+    if not path.exists():
+        raise InputError(f"{path}: missing; run evaluate first")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    head, target = report["headline"], report["target"]["agreement"]
+    share = 100 * (head["share_calls_slm"] or 0)
+    if share < fail_under:
+        raise QualityGateError(f"evaluate: {share:.1f}% of calls move to SLMs, under "
+                               f"--fail-under {fail_under:g}%")
+    if head["agreement"] is not None and head["agreement"] < target:
+        raise QualityGateError(f"evaluate: moved calls agree with the LLM at "
+                               f"{100 * head['agreement']:.1f}%, under the target "
+                               f"{100 * target:g}%")
+    ui.success(f"evaluate: {share:.1f}% of calls move to SLMs (bar {fail_under:g}%)")
 
 
 def run_pipeline(path: Path, *, from_: str | None, only: str | None, force: bool,
@@ -206,6 +231,11 @@ def run_pipeline(path: Path, *, from_: str | None, only: str | None, force: bool
                       "stages": [asdict(o) for o in outcomes]})
     else:
         ui.line(f"workspace: {pipeline.workspace}")
+        from slmconvert.pipeline import registry
+
+        for o in outcomes:  # what to look at: e.g. evaluate's headline and report path
+            for line in registry.get(o.name).report(o.counts, o.summary).headline:
+                ui.line(line)
 
 
 def show_status(path: Path, *, workspace: Path | None) -> None:

@@ -14,6 +14,7 @@ _BUILTIN: dict[str, str] = {
     "cluster": "slmconvert.stages.cluster:ClusterStage",
     "select": "slmconvert.stages.select:SelectStage",
     "finetune": "slmconvert.stages.finetune:FinetuneStage",
+    "evaluate": "slmconvert.stages.evaluate:EvaluateStage",
 }
 
 _registry: dict[str, str | type[Stage]] = dict(_BUILTIN)

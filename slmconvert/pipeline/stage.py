@@ -49,6 +49,7 @@ class Report:
 
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    headline: list[str] = field(default_factory=list)  # repeated at the end of a pipeline run
 
 
 @dataclass

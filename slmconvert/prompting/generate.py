@@ -121,18 +121,17 @@ class Generator:
         extra: dict[str, Any] = {}
         if self.stop_strings:
             extra = {"stop_strings": self.stop_strings, "tokenizer": tok}
+        record = _ChosenLogprobs() if self.confidence else None
+        if record is not None:
+            extra["logits_processor"] = [record]
         with torch.inference_mode():
-            res = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
-                                      do_sample=False, eos_token_id=self.eos,
-                                      pad_token_id=tok.pad_token_id,
-                                      return_dict_in_generate=True,
-                                      output_logits=self.confidence, **extra)
-            new = res.sequences[:, enc["input_ids"].shape[1]:]
+            seqs = self.model.generate(**enc, max_new_tokens=self.max_new_tokens,
+                                       do_sample=False, eos_token_id=self.eos,
+                                       pad_token_id=tok.pad_token_id, **extra)
+            new = seqs[:, enc["input_ids"].shape[1]:]
             rows = new.tolist()
             lengths = [answer_length(tok, r, self.end_ids, self.stop_strings) for r in rows]
-            logprobs = (_chosen_logprobs(res.logits, new, lengths).tolist()
-                        if self.confidence else None)
-        del res
+            logprobs = record.finish(new).tolist() if record is not None else None
         texts = [self._text(r[:n]) for r, n in zip(rows, lengths, strict=True)]
         share = (time.perf_counter() - t0) / len(ids)
         out = []
@@ -153,24 +152,38 @@ class Generator:
         return text
 
 
-def _chosen_logprobs(logits: Sequence[Any], new: Any, lengths: Sequence[int]) -> Any:
-    """(batch, steps) log-probabilities of the generated tokens ``new`` under the raw
-    logits of each step: log-softmax in float32, taken only at the chosen token (the
-    chosen logit minus the log-sum-exp of the row), and only for the rows whose answer
-    is still going at that step (the others stay 0)."""
-    import torch
+class _ChosenLogprobs:
+    """A logits processor that keeps, step by step, the log-probability of the token
+    generation chose: the log-softmax (float32) of each step's scores is held until the
+    next step shows which token was appended, then only that value is kept, so memory is
+    one step's scores plus (batch, steps) floats, not every step's logits. It returns the
+    scores unchanged; with greedy decoding and no other processors (slmconvert passes
+    none) they are the model's raw logits."""
 
-    steps = len(logits)
-    out = torch.zeros(new.shape[0], steps, dtype=torch.float32)
-    live = torch.tensor(lengths)
-    for t, step in enumerate(logits):
-        rows = (live > t).nonzero().squeeze(1)
-        if not len(rows):
-            break
-        x = step[rows].float()
-        chosen = x.gather(1, new[rows, t:t + 1]).squeeze(1)
-        out[rows, t] = chosen - torch.logsumexp(x, dim=-1)
-    return out
+    def __init__(self) -> None:
+        self.pending: Any = None
+        self.values: list[Any] = []
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.pending is not None:
+            self.values.append(self.pending.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.pending = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, new: Any) -> Any:
+        """(batch, steps) log-probabilities of the generated tokens ``new``."""
+        import torch
+
+        steps = new.shape[1]
+        if self.pending is not None and len(self.values) < steps:
+            self.values.append(self.pending.gather(1, new[:, len(self.values):
+                                                          len(self.values) + 1]).squeeze(1))
+        self.pending = None
+        if not self.values:
+            return torch.zeros(new.shape[0], 0)
+        return torch.stack(self.values[:steps], dim=1)
 
 
 def plain_generate(model: Any, tokenizer: Any, prompts: Sequence[str], *,

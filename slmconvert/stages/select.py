@@ -45,6 +45,9 @@ class ProbeConfig(BaseModel):
         "Numbers of train examples placed before each call; every value is probed."))
     max_new_tokens: int = Field(128, ge=1, description="Longest answer generated.")
     batch_size: int = Field(4, ge=1, description="Prompts generated together.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
+        "Weights for probing: float32, or bfloat16 (about 1.5x faster on CPUs with "
+        "AVX512-BF16, with slightly different numerics)."))
     max_prompt_tokens: int = Field(4096, ge=256, description=(
         "Prompt budget for probing (examples are dropped to fit; a call longer than this "
         "is skipped and counted)."))
@@ -233,7 +236,8 @@ class Selector:
 
         rep = self.ctx.reporter
         rep.info(f"select: loading {entry.name}")
-        model, tokenizer = load_causal_lm(entry.name, rep, entry=entry)
+        model, tokenizer = load_causal_lm(entry.name, rep, entry=entry,
+                                          dtype=self.cfg.probe.dtype)
         gen = Generator(model, tokenizer, batch_size=self.cfg.probe.batch_size,
                         max_new_tokens=self.cfg.probe.max_new_tokens)
         budget = min(self.cfg.probe.max_prompt_tokens,
