@@ -16,7 +16,6 @@ by ``api_key_env``; it is never held in the config, the summary or an error mess
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import time
@@ -252,14 +251,16 @@ def combine(first: Verdict, second: Verdict) -> tuple[Outcome, bool]:
 
 
 def wilson_interval(k: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (95% by default). n must be > 0."""
-    if n <= 0 or not 0 <= k <= n:
+    """Wilson score interval of a proportion k/n (95% by default). n must be > 0.
+    The interval itself is :func:`slmconvert.evaluation.calibrate.wilson`'s."""
+    from statistics import NormalDist
+
+    from slmconvert.evaluation.calibrate import wilson
+
+    ci = wilson(k, n, 2 * NormalDist().cdf(z) - 1) if n > 0 and 0 <= k <= n else None
+    if ci is None:
         raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return ci
 
 
 def judge_messages(request: str, a: str, b: str) -> list[dict[str, str]]:
