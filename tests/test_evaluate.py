@@ -42,7 +42,31 @@ def small_ws(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     shutil.copytree(demo_workspace, ws, ignore=shutil.ignore_patterns("checkpoints", "export"))
     shutil.rmtree(ws / "evaluate", ignore_errors=True)
     run_stage_command("evaluate", SMALL, ws, force=True)
+    # Whether a 12-step adapter gets any of 24 val calls exactly right varies from one
+    # training run to the next. Make the LLM's recorded answer of the three most confident
+    # accepted val answers equal the SLM's, so a threshold exists whatever the adapter.
+    answers = [json.loads(x) for x in
+               (ws / "evaluate" / "answers" / f"{CID}.jsonl").read_text().splitlines()]
+    val = [a for a in answers if a["split"] == "val" and a["system"] == "adapter"
+           and not a["abstained"]]
+    val.sort(key=lambda a: -a["confidence"]["mean_logprob"])
+    _set_responses(ws / "cluster" / "splits" / CID / "val.parquet",
+                   {a["call_id"]: a["text"] for a in val[:3]})
+    run_stage_command("evaluate", SMALL, ws, force=True)
     return ws
+
+
+def _set_responses(path: Path, texts: dict[str, str]) -> None:
+    """Rewrite a split file with the LLM's recorded answer replaced for the given calls."""
+    assert texts
+    records = list(iter_records(path))
+    assert texts.keys() <= {r.id for r in records}
+    with RecordWriter(path) as w:
+        for r in records:
+            if r.id in texts:
+                r = r.model_copy(update={"response": Message(role="assistant",
+                                                             content=texts[r.id])})
+            w.write(r)
 
 
 @pytest.mark.slow
@@ -95,14 +119,7 @@ def test_threshold_comes_from_val_and_figures_from_test(small_ws: Path, tmp_path
     assert wrong, "the demo adapter gets some test answers wrong"
     ws = tmp_path / "ws"
     shutil.copytree(small_ws, ws)
-    path = ws / "cluster" / "splits" / CID / "test.parquet"
-    records = list(iter_records(path))
-    with RecordWriter(path) as w:
-        for r in records:
-            if r.id in wrong:
-                r = r.model_copy(update={"response": Message(role="assistant",
-                                                             content=wrong[r.id])})
-            w.write(r)
+    _set_responses(ws / "cluster" / "splits" / CID / "test.parquet", wrong)
     run_stage_command("evaluate", SMALL, ws, force=True)
     after = next(c for c in _report(ws)["clusters"] if c["id"] == CID)
     assert after["val"] == tuned["val"] and after["threshold"] == tuned["threshold"]
