@@ -55,6 +55,9 @@ app.add_typer(curate_app, name="curate")
 cluster_app = typer.Typer(cls=_Group, invoke_without_command=True,
                           help="S3: cluster calls into recurring tasks and split each one.")
 app.add_typer(cluster_app, name="cluster")
+registry_app = typer.Typer(cls=_Group, no_args_is_help=True,
+                           help="S6: adapter versions per cluster; serve an older one again.")
+app.add_typer(registry_app, name="registry")
 
 
 def _version(value: bool) -> None:
@@ -296,6 +299,51 @@ def evaluate(
                       workspace, force=force)
     if fail_under is not None:
         check_quality_gate(workspace, fail_under)
+
+
+@app.command("iterate")
+def iterate(
+    logs: Annotated[list[Path], typer.Argument(
+        help="New log files or directories (any format collect reads).")],
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace that ran the pipeline through evaluate.")],
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="YAML with iterate's thresholds and setting overrides "
+        "(docs/iterate.md).")] = None,
+) -> None:
+    """S6: take in new logs, report drift per cluster, retrain (warm-started, promoted
+    only if not worse) or cluster new tasks, and regenerate the router (WORKSPACE/iterate/
+    router.json). Exit 0: nothing to do; 10: the router changed; 11: needs attention."""
+    from slmconvert.pipeline.commands import run_iterate
+
+    code = run_iterate(logs, workspace=workspace, config=config)
+    if code:
+        raise typer.Exit(code)
+
+
+@registry_app.command("list")
+def registry_list(
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace that ran the pipeline through evaluate.")],
+) -> None:
+    """Every adapter version per cluster: model, verdict, test agreement, which one the
+    router serves."""
+    from slmconvert.pipeline.commands import show_registry
+
+    show_registry(workspace)
+
+
+@registry_app.command("rollback")
+def registry_rollback(
+    cluster: Annotated[str, typer.Argument(help="Cluster id, e.g. c02.")],
+    version: Annotated[int, typer.Argument(help="Version to serve (see `registry list`).")],
+    workspace: Annotated[Path, typer.Option(
+        "--workspace", "-w", help="Workspace that ran the pipeline through evaluate.")],
+) -> None:
+    """Serve an earlier adapter version of a cluster again; the router is regenerated."""
+    from slmconvert.pipeline.commands import rollback_registry
+
+    rollback_registry(workspace, cluster, version)
 
 
 @app.command("export")

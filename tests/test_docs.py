@@ -17,7 +17,9 @@ def test_config_reference_is_up_to_date() -> None:
 
 
 def test_every_config_field_has_a_description() -> None:
-    models = [PipelineFile] + [registry.get(n).Config for n in registry.names()]
+    from slmconvert.pipeline.iterate import IterateConfig
+
+    models = [PipelineFile, IterateConfig] + [registry.get(n).Config for n in registry.names()]
     for model in models:
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
@@ -26,3 +28,14 @@ def test_every_config_field_has_a_description() -> None:
 def test_readme_set_up_is_the_two_commands() -> None:
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_iterate_docs_cover_every_threshold_and_exit_code() -> None:
+    from slmconvert.pipeline import iterate
+
+    text = (REPO / "docs/iterate.md").read_text()
+    for name in iterate.IterateConfig.model_fields:
+        assert f"`{name}`" in text, name
+    errors = (REPO / "docs/errors.md").read_text()
+    for code in (iterate.EXIT_NOTHING, iterate.EXIT_CHANGED, iterate.EXIT_ATTENTION):
+        assert f"| {code} " in text and (code == 0 or f"| {code} " in errors), code

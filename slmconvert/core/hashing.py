@@ -38,3 +38,11 @@ def sha256_json(obj: Any) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sha256_dir(path: Path) -> str:
+    """Content hash of a directory tree: every file's relative path and sha256."""
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: not a directory")
+    return sha256_json(sorted((p.relative_to(path).as_posix(), sha256_file(p))
+                              for p in path.rglob("*") if p.is_file()))

@@ -238,6 +238,53 @@ def run_pipeline(path: Path, *, from_: str | None, only: str | None, force: bool
                 ui.line(line)
 
 
+def run_iterate(logs: list[Path], *, workspace: Path, config: Path | None) -> int:
+    """`slmconvert iterate`: returns its exit code (0, 10 or 11; see docs/iterate.md)."""
+    from slmconvert.pipeline.iterate import Iteration, iterate_report, load_iterate_config
+    from slmconvert.pipeline.runner import lock_workspace
+
+    cfg = load_iterate_config(config)
+    if not workspace.is_dir():
+        raise InputError(f"{workspace}: no such workspace")
+    with lock_workspace(workspace):
+        result = Iteration(workspace, cfg, reporter=ui.ConsoleReporter()).run(logs)
+    if ui.state.json:
+        ui.emit_json(result)
+    else:
+        render_report(iterate_report(result))
+    return int(result["exit_code"]) if not result.get("already") else 0
+
+
+def show_registry(workspace: Path) -> None:
+    from slmconvert.evaluation import registry as rg
+    from slmconvert.pipeline.runner import lock_workspace
+
+    if not workspace.is_dir():
+        raise InputError(f"{workspace}: no such workspace")
+    with lock_workspace(workspace):
+        reg = rg.open_registry(workspace)
+    if ui.state.json:
+        ui.emit_json(reg.model_dump(mode="json"))
+        return
+    ui.table(f"Registry — {rg.registry_path(workspace)}",
+             ["cluster", "label", "version", "served", "model", "verdict",
+              "agreement (test)", "threshold", "created", "origin"], rg.list_rows(reg))
+    ui.line(f"router: {rg.router_paths(workspace)[0]}")
+
+
+def rollback_registry(workspace: Path, cluster: str, version: int) -> None:
+    from slmconvert.evaluation import registry as rg
+    from slmconvert.pipeline.runner import lock_workspace
+
+    if not workspace.is_dir():
+        raise InputError(f"{workspace}: no such workspace")
+    with lock_workspace(workspace):
+        reg = rg.rollback(workspace, cluster, version)
+    v = reg.entry(cluster).version(version)
+    ui.success(f"{cluster}: serving v{version} ({v.model.name}, {v.verdict}); router "
+               f"regenerated: {rg.router_paths(workspace)[0]}")
+
+
 def show_status(path: Path, *, workspace: Path | None) -> None:
     pipeline = load_pipeline(path, workspace=workspace)
     statuses = Runner(pipeline).status()

@@ -58,6 +58,11 @@ def config_reference() -> str:
             ann = field.annotation
             if isinstance(ann, type) and issubclass(ann, BaseModel):
                 out += ["", f"### `stages.{name}.{fname}`", "", *model_table(ann)]
+    from slmconvert.pipeline.iterate import IterateConfig
+
+    out += ["", "## `slmconvert iterate --config FILE`", "",
+            "Not a pipeline stage: a YAML file of its own, optionally nested under "
+            "`iterate:` (docs/iterate.md).", "", *model_table(IterateConfig)]
     return "\n".join(out) + "\n"
 
 

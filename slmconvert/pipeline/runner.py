@@ -108,6 +108,23 @@ def _explain(old: dict[str, Any] | None, new: KeyParts) -> str:
     return "key changed"
 
 
+@contextmanager
+def lock_workspace(workspace: Path) -> Iterator[None]:
+    """Hold the workspace's lock: one slmconvert process writes into it at a time."""
+    ws = ensure_private_dir(workspace)
+    fd = os.open(ws / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceBusyError(
+                f"workspace {ws} is in use by another slmconvert process"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 class Runner:
     def __init__(self, pipeline: Pipeline, reporter: Reporter | None = None) -> None:
         self.pipeline = pipeline
@@ -149,20 +166,8 @@ class Runner:
             upstream=upstream,
         )
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        ws = ensure_private_dir(self.pipeline.workspace)
-        fd = os.open(ws / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise WorkspaceBusyError(
-                    f"workspace {ws} is in use by another slmconvert process"
-                ) from None
-            yield
-        finally:
-            os.close(fd)
+    def locked(self) -> Any:
+        return lock_workspace(self.pipeline.workspace)
 
     # ------------------------------------------------------------------- status --
     def status(self) -> list[StageStatus]:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slmconvert.core.fsio import atomic_dir, write_json_atomic, write_text_atomic
-from slmconvert.core.hashing import sha256_file, sha256_json
+from slmconvert.core.hashing import sha256_dir, sha256_file, sha256_json
 from slmconvert.core.models import ModelEntry, catalog_with
 from slmconvert.core.parquet import iter_records
 from slmconvert.core.records import CallRecord
@@ -124,6 +124,9 @@ class FinetuneConfig(StageConfig):
         "Longest answer when scoring; default: the p95 of the group's training answers "
         "+ 16 tokens, at most 384."))
     threads: int | None = Field(None, ge=1, description="torch CPU threads (default: torch's).")
+    warm_start: dict[str, str] = Field(default_factory=dict, description=(
+        "Group id -> a trained adapter directory to continue from instead of a fresh "
+        "adapter (iterate retrains this way); its content is part of the adapter's key."))
 
 
 class FinetuneStage(Stage):
@@ -298,8 +301,12 @@ class Finetuner:
                 p = _split_path(self.ctx, cid, side)
                 files[f"{cid}/{side}"] = sha256_file(p) if p.exists() else None
         settings = self.cfg.model_dump(mode="json")
-        for k in ("models", "catalog", "top", "always", "groups", "clusters", "threads"):
+        for k in ("models", "catalog", "top", "always", "groups", "clusters", "threads",
+                  "warm_start"):
             settings.pop(k)
+        start = self.cfg.warm_start.get(group_id(clusters))
+        if start is not None:
+            settings["warm_start"] = sha256_dir(Path(start))
         # the adapter is scored on select's probe calls, beside the base model's score
         return sha256_json({"format": FORMAT, "model": entry.model_dump(mode="json"),
                             "data": files, "settings": settings, "seed": self.ctx.seed,
@@ -386,7 +393,7 @@ class Finetuner:
             max_batch_tokens=cfg.max_batch_tokens,
             gradient_checkpointing=cfg.gradient_checkpointing, eval_steps=cfg.eval_steps,
             save_steps=cfg.eval_steps, patience=cfg.patience, time_budget_s=cfg.time_budget_s,
-            seed=self.ctx.seed, threads=cfg.threads)
+            seed=self.ctx.seed, threads=cfg.threads, init_adapter=cfg.warm_start.get(gid))
         write_text_atomic(work / "plan.json", plan.to_json())
         with rep.task(f"finetune: {gid} on {entry.name}", total=None) as task:
             last: dict[str, int | None] = {"step": None}

@@ -68,6 +68,9 @@ class TrainPlan:
     # case micro-batching cannot bound (activations take ~2.5 MB per token for
     # SmolLM2-135M, measured); costs about one more forward per step.
     gradient_checkpointing: bool | None = None
+    # Start from this trained LoRA adapter (iterate's warm start) instead of a fresh one;
+    # its rank and targets win over the fields above.
+    init_adapter: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -183,6 +186,8 @@ def _load_model(plan: TrainPlan) -> Any:
         kwargs = {"quantization_config": BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4",
             bnb_4bit_compute_dtype=torch.bfloat16), "dtype": torch.bfloat16}
+    if plan.method == "full" and plan.init_adapter is not None:
+        raise ValueError("init_adapter (a warm start) needs method lora or qlora")
     model = AutoModelForCausalLM.from_pretrained(plan.base, **kwargs)
     if plan.method == "full":
         return model
@@ -192,6 +197,10 @@ def _load_model(plan: TrainPlan) -> Any:
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model)
+    if plan.init_adapter is not None:
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, plan.init_adapter, is_trainable=True)
     config = LoraConfig(r=plan.rank, lora_alpha=plan.alpha, lora_dropout=plan.dropout,
                         target_modules=plan.target_modules, task_type="CAUSAL_LM")
     return get_peft_model(model, config)
