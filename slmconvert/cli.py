@@ -321,6 +321,37 @@ def iterate(
         raise typer.Exit(code)
 
 
+@app.command("serve")
+def serve(
+    upstream: Annotated[str, typer.Option(
+        "--upstream", help="Base URL of the OpenAI-compatible LLM API the calls go to "
+        "(the part before /chat/completions, e.g. https://api.openai.com/v1).")],
+    log_dir: Annotated[Path, typer.Option(
+        "--log-dir", help="Where calls are logged (owner-only JSONL files that `slmconvert "
+        "collect` and `iterate` read).")] = Path("capture"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds to wait for the upstream before answering 504.")] = 120.0,
+    max_log_mb: Annotated[float, typer.Option(
+        help="Start a new log file when the current one reaches this size.")] = 64.0,
+    upstream_key_env: Annotated[str | None, typer.Option(
+        "--upstream-key-env", help="Environment variable holding the upstream API key, "
+        "sent as a bearer token when a client sends no Authorization header.")] = None,
+    router: Annotated[Path | None, typer.Option(
+        "--router", help="router.json (or a workspace: its iterate/router.json, else "
+        "evaluate/router.json): answer the calls of replace and hybrid tasks with their "
+        "SLM, the rest upstream. Without it: capture only.")] = None,
+) -> None:
+    """OpenAI-compatible endpoint: forwards calls to the upstream (or, with --router,
+    answers proven tasks with their SLM) and logs every call for the next iteration
+    (docs/serve.md)."""
+    from slmconvert.pipeline.commands import run_server
+
+    run_server(upstream=upstream, log_dir=log_dir, host=host, port=port, timeout=timeout,
+               max_log_mb=max_log_mb, upstream_key_env=upstream_key_env, router=router)
+
+
 @registry_app.command("list")
 def registry_list(
     workspace: Annotated[Path, typer.Option(

@@ -255,6 +255,57 @@ def run_iterate(logs: list[Path], *, workspace: Path, config: Path | None) -> in
     return int(result["exit_code"]) if not result.get("already") else 0
 
 
+def router_file(path: Path) -> Path:
+    """A router.json, or a workspace's newest one (iterate's, else evaluate's)."""
+    if path.is_dir():
+        for cand in (path / "iterate" / "router.json", path / "evaluate" / "router.json"):
+            if cand.exists():
+                return cand
+        raise InputError(f"{path}: no iterate/router.json or evaluate/router.json; run "
+                         "evaluate first")
+    return path
+
+
+def run_server(*, upstream: str, log_dir: Path, host: str, port: int, timeout: float,
+               max_log_mb: float, upstream_key_env: str | None,
+               router: Path | None = None) -> None:
+    """`slmconvert serve`: the capture proxy on uvicorn until interrupted."""
+    import os
+
+    from slmconvert.serving.capture import CaptureLog
+    from slmconvert.serving.proxy import build_app
+
+    if not upstream.startswith(("http://", "https://")):
+        raise ConfigError(f"--upstream {upstream}: expected an http:// or https:// URL")
+    for flag, value in (("--timeout", timeout), ("--max-log-mb", max_log_mb)):
+        if value <= 0:
+            raise ConfigError(f"{flag} {value:g}: must be positive")
+    if not 0 < port < 65536:
+        raise ConfigError(f"--port {port}: not a TCP port")
+    key = None
+    if upstream_key_env is not None:
+        key = os.environ.get(upstream_key_env)
+        if not key:
+            raise ConfigError(f"--upstream-key-env {upstream_key_env}: not set or empty")
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise ConfigError(f"serve needs uvicorn and starlette ({exc})") from None
+    slm = None
+    if router is not None:
+        from slmconvert.serving.routing import SlmRouter
+
+        path = router_file(router)
+        slm = SlmRouter(path, reporter=ui.ConsoleReporter())
+        routes = [r for r in slm.router.routes if r.route == "slm"]
+        ui.line(f"router {path}: {len(routes)} of {len(slm.router.routes)} tasks answered by "
+                f"SLMs ({', '.join(r.cluster for r in routes) or 'none'})")
+    log = CaptureLog(log_dir, max_bytes=int(max_log_mb * (1 << 20)))
+    app = build_app(upstream, log=log, timeout=timeout, upstream_key=key, router=slm)
+    ui.line(f"serving http://{host}:{port}/v1 -> {upstream}; calls logged in {log_dir}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
 def show_registry(workspace: Path) -> None:
     from slmconvert.evaluation import registry as rg
     from slmconvert.pipeline.runner import lock_workspace

@@ -1,0 +1,1 @@
+"""Serving: the capture proxy and hybrid router of `slmconvert serve`."""
