@@ -135,9 +135,9 @@ def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
     def record(body: dict[str, Any], response: Any, status: int, started: float,
                request_id: str, route: str, stream: bool) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
+        decision = decisions.pop(request_id, None)
         if log is None:
             return
-        decision = decisions.pop(request_id, None)
         routed = {} if decision is None else {
             "cluster": decision.cluster, "route_reason": decision.reason,
             "slm_model": decision.model, "slm_confidence": decision.confidence}

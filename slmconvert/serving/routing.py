@@ -72,6 +72,7 @@ class SlmRouter:
         self.router: Router = load_router(router_file)
         self.rep = reporter or NullReporter()
         self.lock = threading.Lock()  # one generation at a time: CPU-bound
+        self.assign_lock = threading.Lock()
         self.assigner = self._assigner()
         self.bases: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.recipes: dict[str, Any] = {}
@@ -138,11 +139,20 @@ class SlmRouter:
     def decide(self, body: dict[str, Any]) -> Decision:
         """Route one request; answer it with the SLM when its route says so."""
         t0 = time.perf_counter()
+        odd = [k for k, ok in (("n", body.get("n", 1) in (None, 1)),
+                               ("tool_choice", body.get("tool_choice") in (None, "auto")),
+                               ("response_format", not body.get("response_format")))
+               if not ok]
+        if odd:
+            return Decision(None, "upstream", f"request options the SLM does not honour: "
+                            f"{', '.join(odd)}")
         try:
             rec = request_record(body)
+            with self.assign_lock:  # the embedder and its tokenizer are not thread-safe
+                cluster, route = self.assign(rec)
         except Exception as exc:  # noqa: BLE001 - anything odd goes to the LLM
-            return Decision(None, "upstream", f"request not understood ({exc})")
-        cluster, route = self.assign(rec)
+            return Decision(None, "upstream", f"request not assigned ({type(exc).__name__}: "
+                            f"{exc})")
         if cluster is None or route is None:
             return Decision(cluster, "upstream", "no cluster: a new kind of call")
         if route.route != "slm":
