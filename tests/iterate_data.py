@@ -15,26 +15,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def later_logs(out: Path, tmp: Path, *, seed: int, take: dict[str, int]) -> Path:
+def later_logs(out_dir: Path, tmp: Path, *, seed: int, take: dict[str, int]) -> list[Path]:
     """Generate the sample logs with ``seed`` into ``tmp`` and write the first
-    ``take[task]`` Anthropic-format calls of each named task to ``out`` (JSONL)."""
+    ``take[task]`` calls of each named task to ``out_dir``, one file per source log (the
+    format is detected per file), as plain JSONL."""
     subprocess.run([sys.executable, str(ROOT / "sample_logs" / "generate.py"), "--seed",
                     str(seed), "--out", str(tmp)], check=True, capture_output=True)
-    wanted: dict[int, str] = {}
+    wanted: dict[str, set[int]] = {}
     counts = dict.fromkeys(take, 0)
     with open(tmp / "labels.csv", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):
             task = row["task"]
-            if row["file"] == "anthropic_messages.jsonl.gz" and task in take \
-                    and counts[task] < take[task]:
-                wanted[int(row["line"])] = task
+            if task in take and counts[task] < take[task]:
+                wanted.setdefault(row["file"], set()).add(int(row["line"]))
                 counts[task] += 1
     assert counts == take, counts
-    with gzip.open(tmp / "anthropic_messages.jsonl.gz", "rt", encoding="utf-8") as src, \
-            open(out, "w", encoding="utf-8") as dst:
-        for i, line in enumerate(src, 1):
-            if i in wanted:
-                dst.write(line)
+    out = []
+    for name, lines in sorted(wanted.items()):
+        opener = gzip.open if name.endswith(".gz") else open
+        dest = out_dir / (name.removesuffix(".gz").removesuffix(".jsonl") + ".jsonl")
+        with opener(tmp / name, "rt", encoding="utf-8") as src, \
+                open(dest, "w", encoding="utf-8") as dst:
+            for i, line in enumerate(src, 1):
+                if i in lines:
+                    dst.write(line)
+        out.append(dest)
     return out
 
 

@@ -357,13 +357,16 @@ def test_filters_count_and_reconcile(tmp_path: Path) -> None:
                      ).with_id(),
         booking_call(source="t:7", response=Message(role="assistant", content="Other.")
                      ).with_id(),  # same request as ok: a near-duplicate
+        booking_call(source="t:8", messages=[Message(role="user", content="a routed call")],
+                     extra={"metadata": {"route": "slm"}}).with_id(),  # serve's SLM answered
     ]
     result, out = run_curate(tmp_path, records)
     c = result.counts
-    assert c["read"] == 7 and c["kept"] == 1
+    assert c["read"] == 8 and c["kept"] == 1
     assert {k: v for k, v in c.items() if k.startswith("dropped_") and v} == {
-        "dropped_failed": 1, "dropped_truncated": 1, "dropped_empty_response": 1,
-        "dropped_human_facing": 1, "dropped_too_long": 1, "dropped_near_duplicate": 1}
+        "dropped_slm_answer": 1, "dropped_failed": 1, "dropped_truncated": 1,
+        "dropped_empty_response": 1, "dropped_human_facing": 1, "dropped_too_long": 1,
+        "dropped_near_duplicate": 1}
     dropped = [json.loads(x) for x in (out / "dropped.jsonl").read_text().splitlines()]
     assert {d["reason"] for d in dropped} >= {"failed", "near_duplicate"}
     assert all(set(d) <= {"id", "source", "reason", "duplicate_of", "detail"} for d in dropped)

@@ -192,6 +192,8 @@ class Iteration:
         for d in decisions["clusters"]:
             if d["decision"] == "retrain":
                 outcomes.append(self._retrain(reg, d["cluster"]))
+            elif d["decision"] == "train":
+                outcomes.append(self._train(reg, d["cluster"]))
         pool = decisions["pool"]
         if pool["decision"] == "recluster":
             outcomes.append(self._new_clusters(reg, pool["batches"]))
@@ -432,7 +434,8 @@ class Iteration:
             if served is not None and enough and self.cfg.quality_sample:
                 d.quality = self._quality(cid, served, [recs[r["id"]] for r in mine
                                                        if r["answered"]])
-            d.decision, d.reason = self._rule(d, served, enough)
+            trainable = float(info.get("human_facing_share") or 0.0) < 0.5
+            d.decision, d.reason = self._rule(d, served, enough, trainable)
             if d.decision == "attention":
                 attention.append(f"{cid}: {d.reason}")
             drifts.append(d)
@@ -498,7 +501,8 @@ class Iteration:
             np.savez(fh, ids=arrays["ids"], centroids=arrays["centroids"],
                      thresholds=arrays["thresholds"])
 
-    def _rule(self, d: Drift, served: rg.Version | None, enough: bool) -> tuple[str, str]:
+    def _rule(self, d: Drift, served: rg.Version | None, enough: bool,
+              trainable: bool = True) -> tuple[str, str]:
         cfg = self.cfg
         if d.new_calls == 0:
             return "nothing", "no new calls"
@@ -516,10 +520,13 @@ class Iteration:
             drift.append(f"agreement fell {q['drop']:.0%} on new calls "
                          f"(max_quality_drop {cfg.max_quality_drop:.0%})")
         if served is None:
+            if d.pending >= cfg.min_new_calls and trainable:
+                return "train", (f"{d.pending} new calls and no adapter yet (min_new_calls "
+                                 f"{cfg.min_new_calls}): select, fine-tune and evaluate one")
             if drift:
                 return "attention", f"drift on a task without an adapter: {'; '.join(drift)}"
-            return "nothing", f"{d.new_calls} new calls; no adapter to retrain (stays with " \
-                "the LLM)"
+            why = "" if trainable else "; human-facing"
+            return "nothing", f"{d.pending} new calls; no adapter (stays with the LLM{why})"
         if d.pending >= cfg.min_new_calls:
             return "retrain", (f"{d.pending} new calls since v{served.version} was trained "
                                f"(min_new_calls {cfg.min_new_calls})")
@@ -591,7 +598,16 @@ class Iteration:
         splits.mkdir(parents=True, exist_ok=True)
         counts = {s: self._write_split(splits / f"{s}.parquet", src["splits"] / f"{s}.parquet",
                                        extra[s]) for s in SIDES}
-        info = dict(src["info"]) | {"id": cid, "split": counts}
+        splits_cfg = self.cluster_params.get("splits", {})
+        evaluable = counts["test"] >= int(splits_cfg.get("min_test", 10)) and \
+            counts["train"] >= int(splits_cfg.get("min_train", 20))
+        human = float(src["info"].get("human_facing_share") or 0.0) >= 0.5
+        info = dict(src["info"]) | {
+            "id": cid, "split": counts, "evaluable": evaluable,
+            "route": "slm-candidate" if evaluable and not human else "llm",
+            "why_llm": None if evaluable and not human else
+            "human-facing" if human else (f"too small to evaluate: {counts['test']} test and "
+                                          f"{counts['train']} train calls")}
         write_json_atomic(child / "cluster" / "clusters.json",
                           src["meta"] | {"clusters": [info]})
         shutil.copy2(origin / "cluster" / "assigner.npz", child / "cluster" / "assigner.npz")
@@ -605,8 +621,13 @@ class Iteration:
 
     def _evaluate_unit(self, child: Path, out: Path, cid: str, unit: dict[str, Any],
                        ft_val_calls: int) -> dict[str, Any]:
-        """Evaluate one adapter on the child workspace's val and test splits; the report
-        row of the cluster (cached: the router file is written last)."""
+        return self._evaluate_units(child, out, cid, [unit], ft_val_calls)
+
+    def _evaluate_units(self, child: Path, out: Path, cid: str, units: list[dict[str, Any]],
+                        ft_val_calls: int) -> dict[str, Any]:
+        """Evaluate adapters on the child workspace's val and test splits (the best on val
+        is chosen); the report row of the cluster (cached: the router file is written
+        last)."""
         from slmconvert.evaluation.router import ROUTER
         from slmconvert.stages.evaluate import REPORT_JSON, Evaluator
 
@@ -615,14 +636,14 @@ class Iteration:
                 shutil.rmtree(out)
             out.mkdir(parents=True)
             params, _ = _params(self.ws, "evaluate")
-            # both adapters on the same calls; the base model's answers are not needed
+            # the adapters on the same calls; the base model's answers are not needed
             _, ecfg = _stage_config("evaluate", params, {"systems": ["adapter"],
                                                          **self.cfg.evaluate,
                                                          "clusters": None})
             ctx = StageContext(workspace=child, stage_dir=out, seed=self.seed,
                                reporter=self.rep)
             ev = Evaluator(ctx, ecfg)
-            ev.finetune = {"units": [unit], "settings": {"val_calls": ft_val_calls}}
+            ev.finetune = {"units": units, "settings": {"val_calls": ft_val_calls}}
             ev.run()
         report = json.loads((out / REPORT_JSON).read_text("utf-8"))
         return dict(next(c for c in report["clusters"] if c["id"] == cid))
@@ -694,6 +715,72 @@ class Iteration:
         if not promote:
             out["attention"] = f"{cid}: retrained v{number} was worse ({note})"
         return out
+
+    def _train(self, reg: rg.Registry, cid: str) -> dict[str, Any]:
+        """A first adapter for a cluster that has none (too small when it was fitted, or
+        not evaluated): select, fine-tune and evaluate on its splits plus the new calls."""
+        from slmconvert.stages.finetune import Finetuner
+        from slmconvert.stages.select import Selector
+
+        entry = reg.entry(cid)
+        batches = list(dict.fromkeys([b["id"] for b in reg.batches] + [self._batch]))
+        params = {n: _params(self.ws, n)[0] for n in ("select", "finetune", "evaluate")}
+        key = sha256_json({"cluster": cid, "batches": batches, "params": params,
+                           "overrides": self.cfg.model_dump(mode="json")})[:12]
+        origin = f"iterate train {cid}-{key}"
+        existing = next((v for v in entry.versions if v.origin == origin), None)
+        if existing is not None:
+            return {"cluster": cid, "action": "train", "version": existing.version,
+                    "promoted": True, "changed": existing.verdict != "keep",
+                    "note": existing.note}
+        rdir = self.root / "rounds" / f"{cid}-{key}"
+        child = rdir / "ws"
+        self.rep.info(f"iterate: a first adapter for {cid} on old + new calls")
+        data = self._child_workspace(child, reg, cid, self._new_calls(cid, batches))
+        info = json.loads((child / "cluster" / "clusters.json").read_text("utf-8"))["clusters"][0]
+        if info["route"] != "slm-candidate":
+            return {"cluster": cid, "action": "train", "version": None, "promoted": False,
+                    "changed": False, "note": f"not trained: {info['why_llm']}"}
+        sel_dir = child / "select"
+        if not (sel_dir / "done.json").exists():
+            _, scfg = _stage_config("select", params["select"], self.cfg.select)
+            Selector(StageContext(workspace=child, stage_dir=sel_dir, seed=self.seed,
+                                  reporter=self.rep), scfg).run([info])
+            write_json_atomic(sel_dir / "done.json", {"cluster": cid})
+        _, fcfg = _stage_config("finetune", params["finetune"], {
+            **self.cfg.finetune, "clusters": [cid], "groups": "cluster", "models": None})
+        ft_dir = child / "finetune"
+        ft_dir.mkdir(parents=True, exist_ok=True)
+        if not (ft_dir / "finetune.json").exists():
+            sel = json.loads((sel_dir / "selection.json").read_text("utf-8"))
+            if not any(c["chosen"] for c in sel["clusters"]):
+                return {"cluster": cid, "action": "train", "version": None,
+                        "promoted": False, "changed": False,
+                        "note": "not trained: select chose no model for it"}
+            Finetuner(StageContext(workspace=child, stage_dir=ft_dir, seed=self.seed,
+                                   reporter=self.rep), fcfg).run()
+        units = json.loads((ft_dir / "finetune.json").read_text("utf-8"))["units"]
+        row = self._evaluate_units(child, rdir / "eval_candidate", cid, units,
+                                   int(fcfg.val_calls))
+        path = (row.get("adapter") or "").removeprefix("finetune/")
+        unit = next((u for u in units if u["path"] == path), None)
+        if unit is None:
+            return {"cluster": cid, "action": "train", "version": None, "promoted": False,
+                    "changed": False, "note": f"not evaluated: {row.get('reason')}"}
+        number = max((v.version for v in entry.versions), default=0) + 1
+        version = rg.version_from_report(
+            self.ws, row, unit, ft_dir / path, cluster=cid, number=number, origin=origin,
+            data={"train_sha256": data["train"], "val_sha256": data["val"],
+                  "test_sha256": data["test"], "calls": data["calls"], "batches": batches},
+            evaluate_params={**params["evaluate"], **self.cfg.evaluate}, promoted=True,
+            note="a first adapter, trained by iterate")
+        entry.versions.append(version)
+        entry.current = number
+        rg.save_registry(self.ws, reg)
+        shutil.rmtree(ft_dir / "checkpoints", ignore_errors=True)
+        return {"cluster": cid, "action": "train", "version": number, "promoted": True,
+                "changed": version.verdict != "keep",
+                "note": f"{unit['model']}: {version.verdict} ({version.reason})"}
 
     @staticmethod
     def _adapter_ci(row: dict[str, Any]) -> list[float] | None:
@@ -802,6 +889,10 @@ def iterate_report(result: dict[str, Any]) -> Report:
             out_rows.append([o["cluster"], f"retrained v{o['version']}",
                              "promoted" if o["promoted"] else "kept the served version",
                              o["note"]])
+        elif o["action"] == "train":
+            out_rows.append([o["cluster"], "first adapter" + (
+                f" v{o['version']}" if o["version"] else ""),
+                "served" if o["version"] else "none", o["note"]])
         else:
             new = ", ".join(f"{g} (from {loc})" for loc, g in o["clusters"].items()) or "none"
             out_rows.append([new, "new clusters", f"pool {o['pool']}",

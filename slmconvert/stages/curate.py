@@ -33,8 +33,8 @@ from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, 
 CALLS = "calls.parquet"
 DROPPED = "dropped.jsonl"
 PII_REPORT = "pii_report.json"
-DROP_REASONS = ("failed", "truncated", "empty_response", "human_facing", "too_long",
-                "near_duplicate", "unscrubbable")
+DROP_REASONS = ("slm_answer", "failed", "truncated", "empty_response", "human_facing",
+                "too_long", "near_duplicate", "unscrubbable")
 
 
 class NearDuplicates(BaseModel):
@@ -52,6 +52,10 @@ class NearDuplicates(BaseModel):
 class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    drop_slm_answers: bool = Field(True, description=(
+        "Drop calls a small model answered (serve logs them with metadata route: slm): "
+        "their response is not the LLM's, and distilling from it would train an SLM on "
+        "its own answers."))
     drop_failed: bool = Field(True, description="Drop calls whose status is error.")
     drop_truncated: bool = Field(True, description="Drop calls cut off by a length limit.")
     drop_empty_responses: bool = Field(True, description=(
@@ -170,6 +174,9 @@ def near_duplicate_text(rec: CallRecord) -> str:
 
 def filter_reason(rec: CallRecord, f: Filters) -> str | None:
     """Why a call is left out before scrubbing, or None to keep it."""
+    meta = rec.extra.get("metadata")
+    if f.drop_slm_answers and isinstance(meta, dict) and meta.get("route") == "slm":
+        return "slm_answer"
     if rec.status == "error" and f.drop_failed:
         return "failed"
     if rec.status == "truncated" and f.drop_truncated:
