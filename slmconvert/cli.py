@@ -124,6 +124,12 @@ def collect(
     run_stage_command("collect", cfg, out, force=force)
 
 
+def _engine(value: str) -> str:
+    if value not in ("local", "ray"):
+        raise typer.BadParameter("must be local or ray", param_hint="--engine")
+    return value
+
+
 @curate_app.callback()
 def curate(
     ctx: typer.Context,
@@ -134,7 +140,12 @@ def curate(
     operator: Annotated[str, typer.Option(
         help="placeholder, surrogate, redact or mask.")] = "placeholder",
     shard: Annotated[str | None, typer.Option(help="Only shard i of N, as i/N.")] = None,
-    workers: Annotated[int, typer.Option(help="spaCy processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="spaCy processes (engine local).")] = 1,
+    engine: Annotated[str, typer.Option(
+        help="local, or ray: shards on a Ray cluster ($RAY_ADDRESS, else a local one).")]
+    = "local",
+    ray_workers: Annotated[int | None, typer.Option(
+        help="Ray actors (engine ray; default: the cluster's CPUs).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
 ) -> None:
     """S2: read WORKSPACE/collect, write WORKSPACE/curate (calls.parquet, dropped.jsonl,
@@ -146,7 +157,8 @@ def curate(
     from slmconvert.pipeline.commands import run_stage_command
 
     cfg = {"filters": {"include_human_facing": include_human_facing}, "shard": shard,
-           "pii": {"operator": operator, "workers": workers}}
+           "pii": {"operator": operator, "workers": workers},
+           "engine": _engine(engine), "ray": {"workers": ray_workers}}
     run_stage_command("curate", cfg, workspace, force=force)
 
 
@@ -184,6 +196,11 @@ def cluster(
     embedding_model: Annotated[str, typer.Option(
         help="sentence-transformers model: catalog name, pkg:/hf: source or path.")]
     = "minilm-l6-v2",
+    engine: Annotated[str, typer.Option(
+        help="local, or ray: embed shards on a Ray cluster ($RAY_ADDRESS, else a local "
+             "one).")] = "local",
+    ray_workers: Annotated[int | None, typer.Option(
+        help="Ray actors (engine ray; default: the cluster's CPUs).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Rerun even if up to date.")] = False,
 ) -> None:
     """S3: read WORKSPACE/curate, write WORKSPACE/cluster (clusters.json, assignments.parquet,
@@ -194,7 +211,8 @@ def cluster(
         raise typer.BadParameter("--workspace is required", param_hint="--workspace")
     from slmconvert.pipeline.commands import run_stage_command
 
-    cfg = {"selection": {"k": k}, "embedding": {"model": embedding_model}}
+    cfg = {"selection": {"k": k}, "embedding": {"model": embedding_model},
+           "engine": _engine(engine), "ray": {"workers": ray_workers}}
     run_stage_command("cluster", cfg, workspace, force=force)
 
 

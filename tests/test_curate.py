@@ -577,3 +577,43 @@ def test_near_duplicate_buckets_have_no_cap() -> None:
         lsh.check_and_add(f"k{i}", f"user: alpha beta gamma delta epsilon zeta eta {i} " * 2)
     assert all(len(v) <= 20 for v in lsh.buckets.values())
     assert max(len(v) for v in lsh.buckets.values()) > 8 or len(lsh.sigs) == 20
+
+
+def test_the_report_counts_what_was_found_in_kept_calls_only(tmp_path: Path) -> None:
+    # Two calls of different conversations with the same request, in one batch: the
+    # second is a near-duplicate, so only the first call's findings are counted.
+    first = booking_call(source="t:1", conversation_id="a")
+    second = booking_call(source="t:2", conversation_id="b")
+    result, out = run_curate(tmp_path, [first, second])
+    assert result.counts["kept"] == 1 and result.counts["dropped_near_duplicate"] == 1
+    alone, _ = run_curate(tmp_path / "alone", [first])
+    report = json.loads((out / "pii_report.json").read_text())
+    assert report["records"] == 1
+    assert report == json.loads((tmp_path / "alone/ws/curate/pii_report.json").read_text())
+    assert result.summary["pii"] == alone.summary["pii"]
+
+
+def test_an_analyzer_failure_costs_only_the_call_that_caused_it(
+        scrubber: Scrubber, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fault injection: no real input is known to break the analyzer any more.
+    real = scrubber.detector.analyze
+
+    def analyze(texts: list[str], *args: Any) -> Any:
+        if any("BREAKS-THE-ANALYZER" in t for t in texts):
+            raise IndexError("injected")
+        return real(texts, *args)
+
+    monkeypatch.setattr(scrubber.detector, "analyze", analyze)
+    bad = booking_call(messages=[Message(role="user", content="BREAKS-THE-ANALYZER")])
+    out = scrubber.scrub_batch([booking_call(), bad, booking_call(source="t:9")])
+    assert [type(r).__name__ for r in out] == ["CallRecord", "ScrubError", "CallRecord"]
+    assert str(out[1]) == "analyzer failed: IndexError"
+    assert len(scrubber.last_stats) == 3 and scrubber.last_stats[0].found
+
+
+@pytest.mark.parametrize("text", ["添加条目。\n  - `删除`: 删除条目。", "- ` -- ` . 。"])
+def test_place_context_copes_with_spans_without_letters(text: str) -> None:
+    # spaCy can tag punctuation in CJK text as a name; no letters is no place context
+    for start in range(len(text)):
+        for end in range(start + 1, min(len(text), start + 4) + 1):
+            assert rec.place_or_org_context(text, start, end) in (True, False)

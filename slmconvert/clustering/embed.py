@@ -38,7 +38,7 @@ _LOADED: dict[tuple[str, int, int | None], Embedder] = {}
 
 
 class Embedder:
-    def __init__(self, model: Any, batch_size: int = 64, max_tokens: int | None = None,
+    def __init__(self, model: Any, batch_size: int = 1, max_tokens: int | None = None,
                  cache_size: int = 50_000) -> None:
         self.model = model
         if max_tokens is not None:  # attention and MLP cost grow with it: read the opening
@@ -56,7 +56,7 @@ class Embedder:
         self.requested = 0
 
     @classmethod
-    def load(cls, name: str, batch_size: int = 64, max_tokens: int | None = None,
+    def load(cls, name: str, batch_size: int = 1, max_tokens: int | None = None,
              reporter: Reporter | None = None) -> Embedder:
         """The embedder for these settings, loaded once per process: a second stage or
         command in the same process (``cluster`` then ``cluster assign``, ``iterate``)

@@ -643,8 +643,10 @@ def place_or_org_context(text: str, start: int, end: int) -> bool:
     ("in Anna's car" is about Anna)."""
     if text.startswith(("'s", "’s"), end):
         return False
-    begin = place_phrase_start(text, start, lower_case_prose(text))
+    begin = min(place_phrase_start(text, start, lower_case_prose(text)), start)
     phrase = re.findall(r"[^\W\d_]+", text[begin:end])
+    if not phrase:
+        return False  # no letters at all: nothing here names a place
     before = re.findall(r"[^\W\d_]+", text[begin:start])
     lead = before[-1] if before else phrase[0]  # the word just before, or the span's first
     if len(phrase) >= 2 and lead.lower() in _PLACE_PREFIXES \

@@ -50,6 +50,28 @@ class ScrubStats:
                 "found_by_propagation": self.propagated,
                 "found_by_field_rule": self.field_rule_hits}
 
+    def add(self, other: ScrubStats) -> None:
+        self.records += other.records
+        self.records_with_pii += other.records_with_pii
+        self.found.update(other.found)
+        self.by_place.update(other.by_place)
+        self.report_only.update(other.report_only)
+        self.propagated += other.propagated
+        self.field_rule_hits += other.field_rule_hits
+
+    def to_json(self) -> dict[str, Any]:
+        return {"records": self.records, "records_with_pii": self.records_with_pii,
+                "found": dict(self.found), "by_place": dict(self.by_place),
+                "report_only": dict(self.report_only), "propagated": self.propagated,
+                "field_rule_hits": self.field_rule_hits}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ScrubStats:
+        return cls(records=d["records"], records_with_pii=d["records_with_pii"],
+                   found=Counter(d["found"]), by_place=Counter(d["by_place"]),
+                   report_only=Counter(d["report_only"]), propagated=d["propagated"],
+                   field_rule_hits=d["field_rule_hits"])
+
 
 class Scrubber:
     """Scrub batches of records; one Scrubber holds the loaded analyzer."""
@@ -64,12 +86,16 @@ class Scrubber:
         self.report_only = set(cfg.report_only) - self.scrubbed
         secret = os.environ.get(SURROGATE_KEY_ENV, "")
         self._key = hashlib.sha256(f"slmconvert-surrogate:{seed}:{secret}".encode()).digest()
-        self.stats = ScrubStats()
+        self.stats = ScrubStats()  # every record scrubbed so far
+        self.last_stats: list[ScrubStats] = []  # per record of the last batch
         self._cased = cased_only(self.detector.words)
 
     # ---- public
     def scrub_batch(self, records: Sequence[CallRecord]) -> list[CallRecord | ScrubError]:
-        """Each record scrubbed in place, or the error that means it must be dropped."""
+        """Each record scrubbed in place, or the error that means it must be dropped.
+        ``last_stats`` then holds what was found in each record (a caller that keeps
+        only some of them counts only those)."""
+        self.last_stats = [ScrubStats() for _ in records]
         plans: list[Plan | ScrubError] = []
         texts: list[str] = []
         allow: list[set[str]] = []
@@ -92,22 +118,37 @@ class Scrubber:
             allow.extend(names for _ in made.frags)
         try:
             found = self.detector.analyze(texts, allow)
-        except Exception as exc:  # the analyzer failed on this batch: drop it, fail closed
-            return [ScrubError(f"analyzer failed: {type(exc).__name__}") for _ in records]
+        except Exception as exc:
+            if len(records) == 1:  # the analyzer fails on this call: drop it, fail closed
+                return [ScrubError(f"analyzer failed: {type(exc).__name__}")]
+            # One call's text must not cost the others theirs: each alone (so whether a
+            # call is kept never depends on the batch it came in).
+            alone: list[CallRecord | ScrubError] = []
+            stats: list[ScrubStats] = []
+            for r in records:
+                alone += self.scrub_batch([r])
+                stats += self.last_stats
+            self.last_stats = stats
+            return alone
         out: list[CallRecord | ScrubError] = []
         pos = 0
-        for r, plan in zip(records, plans, strict=True):
+        total = self.stats
+        for r, plan, mine in zip(records, plans, self.last_stats, strict=True):
             if isinstance(plan, ScrubError):
                 out.append(plan)
                 continue
             spans = found[pos:pos + len(plan.frags)]
             pos += len(plan.frags)
+            self.stats = mine
             try:
                 out.append(self._apply(r, plan, spans))
             except ScrubError as exc:
                 out.append(exc)
             except Exception as exc:
                 out.append(ScrubError(f"scrubbing raised {type(exc).__name__}"))
+            finally:
+                self.stats = total
+                total.add(mine)
         return out
 
     def scrub_text(self, text: str) -> tuple[str, list[Span]]:

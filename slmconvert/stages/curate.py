@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,11 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from slmconvert.core.fsio import atomic_path, write_json_atomic
 from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
 from slmconvert.core.records import CallRecord, from_row, request_text, token_counts
-from slmconvert.errors import InputError, ModelUnavailableError
+from slmconvert.engine.config import RayOptions
+from slmconvert.errors import ConfigError, InputError, ModelUnavailableError
 from slmconvert.pii.analyzer import installed_spacy_model, spacy_meta_path
 from slmconvert.pii.config import PiiConfig, check_config
 from slmconvert.pii.occurrences import ScrubError
-from slmconvert.pii.scrubber import Scrubber
+from slmconvert.pii.scrubber import Scrubber, ScrubStats
 from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
 
 CALLS = "calls.parquet"
@@ -75,7 +76,13 @@ class CurateConfig(StageConfig):
         "PII and secret detection and replacement (see docs/curate.md)."))
     shard: str | None = Field(None, description=(
         "'i/N': curate only the calls whose position modulo N is i (run N shards, e.g. on "
-        "N machines, each in its own workspace)."))
+        "N machines, each in its own workspace). engine: ray shards one run instead."))
+    engine: Literal["local", "ray"] = Field("local", description=(
+        "Where the per-call work runs: local (this process) or ray (an actor pool on a "
+        "Ray cluster, see docs/scale.md). Both keep the same calls with the same "
+        "placeholders."))
+    ray: RayOptions = Field(default_factory=RayOptions, description=(
+        "Ray settings (engine: ray)."))
 
     @field_validator("shard")
     @classmethod
@@ -194,10 +201,13 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    version = "5"  # 5 (docs/curate.md); 3: held-out rules, identifiers, provenance kept, dedup,
-    # en_core_web_md by default; 4: place, employer and product context, kinship names
+    # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
+    # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
+    # rules, identifiers, provenance kept, dedup, en_core_web_md by default
+    version = "6"
     Config = CurateConfig
     upstream = ("collect",)
+    preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
 
     def inputs(self, ctx: StageContext, cfg: CurateConfig) -> list[Path]:
@@ -212,6 +222,13 @@ class CurateStage(Stage):
         src = ctx.upstream_dir("collect") / "calls.parquet"
         if not src.exists():
             raise InputError(f"{src}: missing; run collect first")
+        if cfg.engine == "ray":
+            if cfg.shard is not None:
+                raise ConfigError("curate: shard and engine: ray do not combine (ray "
+                                  "shards the run itself)")
+            from slmconvert.stages.curate_sharded import ShardedCurator
+
+            return ShardedCurator(ctx, cfg).run(src)
         return Curator(ctx, cfg).run(src)
 
     def report(self, counts: dict[str, Any], summary: dict[str, Any]) -> Report:
@@ -236,6 +253,7 @@ class Curator:
         self.ctx, self.cfg = ctx, cfg
         self.counts: Counter[str] = Counter()
         self.unscrubbable: Counter[str] = Counter()
+        self.stats = ScrubStats()  # what was found in the kept calls
         self.estimated_tokens = 0
 
     def _rows(self, src: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -267,19 +285,24 @@ class Curator:
             def flush() -> None:
                 # A call enters the near-duplicate index only once it is kept, so a call
                 # dropped as unscrubbable never makes a later call its duplicate.
-                for rec, sig, result in zip(batch, sigs, scrubber.scrub_batch(batch),
-                                            strict=True):
+                # A near-duplicate is that whether or not it could be scrubbed, so the
+                # reason never depends on where the batches end.
+                results = scrubber.scrub_batch(batch)
+                for rec, sig, result, found in zip(batch, sigs, results,
+                                                   scrubber.last_stats, strict=True):
                     twin = near.find(sig, rec.conversation_id) if near is not None else None
-                    if isinstance(result, ScrubError):
+                    if twin is not None:
+                        drop(rec, "near_duplicate", duplicate_of=twin)
+                    elif isinstance(result, ScrubError):
                         self.unscrubbable[str(result)] += 1
                         drop(rec, "unscrubbable", detail=str(result))
-                    elif twin is not None:
-                        drop(rec, "near_duplicate", duplicate_of=twin)
                     else:
                         if near is not None:
                             near.add(rec.id, sig, rec.conversation_id)
                         writer.write(result)
                         self.counts["kept"] += 1
+                        self.stats.add(found)
+                        self.estimated_tokens += result.usage.prompt_tokens is None
                 task.advance(len(batch))
                 batch.clear()
                 sigs.clear()
@@ -300,31 +323,27 @@ class Curator:
                     drop(rec, reason)
                     task.advance()
                     continue
-                self.estimated_tokens += rec.usage.prompt_tokens is None
                 batch.append(rec)
                 sigs.append(sig)
                 if len(batch) >= cfg.pii.batch_size:
                     flush()
             if batch:
                 flush()
-        return self._result(scrubber)
+        return self._result(detector_info(scrubber))
 
-    def _result(self, scrubber: Scrubber) -> StageResult:
+    def _result(self, detector: dict[str, Any]) -> StageResult:
         c = self.counts
         dropped = {r: c.get(f"dropped_{r}", 0) for r in DROP_REASONS}
         counts = {"read": c["read"], "kept": c["kept"], "dropped": sum(dropped.values()),
                   **{f"dropped_{r}": n for r, n in dropped.items()}}
         if counts["read"] != counts["kept"] + counts["dropped"]:
             raise AssertionError(f"curate counts do not reconcile: {counts}")
-        d = scrubber.detector
         report = {
-            "spacy_model": d.model_label,
-            "recognizers": [r.name for r in d.rules] + ["person_proper_noun"],
+            **detector,
             "presidio_defaults": self.cfg.pii.presidio_defaults,
             "entities_scrubbed": self.cfg.pii.scrubbed_entities(),
-            "entities_reported_only": sorted(scrubber.report_only),
             "operator": self.cfg.pii.operator,
-            **scrubber.stats.as_dict(),
+            **self.stats.as_dict(),
             "dropped_unscrubbable": dropped["unscrubbable"],
             "unscrubbable_reasons": dict(self.unscrubbable),
         }
@@ -332,5 +351,14 @@ class Curator:
         summary = {"pii": {k: report[k] for k in ("scrubbed_by_type", "scrubbed_by_place",
                                                   "records_with_pii")},
                    "prompt_tokens_estimated": self.estimated_tokens,
-                   "spacy_model": d.model_label, "shard": self.cfg.shard}
+                   "spacy_model": detector["spacy_model"], "shard": self.cfg.shard,
+                   "engine": self.cfg.engine}
         return StageResult(counts=counts, summary=summary)
+
+
+def detector_info(scrubber: Scrubber) -> dict[str, Any]:
+    """What the report says about the analyzer that ran."""
+    d = scrubber.detector
+    return {"spacy_model": d.model_label,
+            "recognizers": [r.name for r in d.rules] + ["person_proper_noun"],
+            "entities_reported_only": sorted(scrubber.report_only)}
