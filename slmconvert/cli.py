@@ -360,14 +360,19 @@ def serve(
         "--router", help="router.json (or a workspace: its iterate/router.json, else "
         "evaluate/router.json): answer the calls of replace and hybrid tasks with their "
         "SLM, the rest upstream. Without it: capture only.")] = None,
+    shadow: Annotated[bool, typer.Option(
+        "--shadow", help="With --router: the upstream answers every call; the router's SLM "
+        "answers are worked out beside it and logged with their agreement, never served.")]
+    = False,
 ) -> None:
     """OpenAI-compatible endpoint: forwards calls to the upstream (or, with --router,
-    answers proven tasks with their SLM) and logs every call for the next iteration
-    (docs/serve.md)."""
+    answers proven tasks with their SLM; with --shadow too, only logs what it would have
+    answered) and logs every call for the next iteration (docs/serve.md)."""
     from slmconvert.pipeline.commands import run_server
 
     run_server(upstream=upstream, log_dir=log_dir, host=host, port=port, timeout=timeout,
-               max_log_mb=max_log_mb, upstream_key_env=upstream_key_env, router=router)
+               max_log_mb=max_log_mb, upstream_key_env=upstream_key_env, router=router,
+               shadow=shadow)
 
 
 @registry_app.command("list")

@@ -18,7 +18,10 @@ CID = "c02"
 SMALL: dict[str, Any] = {"clusters": [CID], "systems": ["adapter"], "max_test_calls": 8,
                          "max_val_calls": 24, "target": 0.01, "min_kept": 1,
                          "min_share": 0.0, "batch_size": 8}
-TIMING_KEYS = {"latency_s", "slm", "seconds", "workspace", "report_html"}  # and paths
+# measured timings and paths, and the economics figures computed from the SLM's latency
+TIMING_KEYS = {"latency_s", "slm", "seconds", "workspace", "report_html", "slm_cost_per_call",
+               "saving_per_call", "break_even_calls", "monthly_savings_usd",
+               "months_to_break_even"}
 
 
 def _strip(x: Any) -> Any:

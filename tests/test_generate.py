@@ -181,3 +181,67 @@ def test_answer_length(tok: Any, text: str, split: bool, expect_text: str) -> No
     stops = list(STOPS) if split else []
     n = answer_length(tok, gen_ids, end_ids, stops)
     assert tok.decode(gen_ids[:n]) == expect_text
+
+
+# ------------------------------------------------------- constrained decoding ----
+
+LABELS = ["billing", "bug report", "account", "other"]
+
+
+def test_label_choice_equals_teacher_forced_scores(model: Any, tok: Any) -> None:
+    """The option chosen is the one with the highest teacher-forced log-probability
+    (prompt run once, its cache shared by the options), and choice_prob is its softmax."""
+    import math
+
+    gen = Generator(model, tok, batch_size=4, max_new_tokens=MAX_NEW)
+    out = gen.answer(PROMPTS[:4], [LABELS] * 4, complete=True)
+    for prompt, g in zip(PROMPTS[:4], out, strict=True):
+        totals = [sum(_teacher_forced(model, tok, prompt, tok.encode(
+            o + STOPS[0], add_special_tokens=False))) for o in LABELS]
+        best = max(range(len(LABELS)), key=lambda i: totals[i])
+        assert g.text == LABELS[best]
+        z = sum(math.exp(t - max(totals)) for t in totals)
+        assert g.choice_prob == pytest.approx(1 / z, rel=1e-4)
+        assert 1 / len(LABELS) <= (g.choice_prob or 0) <= 1
+
+
+def test_prefix_choice_then_generation_and_free_prompts(model: Any, tok: Any) -> None:
+    """A forced prefix (a tool call up to its name) is followed by greedy generation
+    from prompt + prefix; prompts without options are answered as generate does."""
+    prefixes = ['<tool_call>{"name":"search","arguments":',
+                '<tool_call>{"name":"book","arguments":']
+    gen = Generator(model, tok, batch_size=2, max_new_tokens=MAX_NEW)
+    out = gen.answer(PROMPTS[:3], [prefixes, None, prefixes], complete=False)
+    free = gen.generate([PROMPTS[1]])[0]
+    assert out[1].text == free.text and out[1].choice_prob is None
+    for i in (0, 2):
+        g = out[i]
+        prefix = next(p for p in prefixes if g.text.startswith(p))
+        ids = tok.encode(PROMPTS[i], add_special_tokens=False) + \
+            tok.encode(prefix, add_special_tokens=False)
+        rest = Generator(model, tok, batch_size=1, max_new_tokens=MAX_NEW)._batch([ids])[0]
+        assert g.text == prefix + rest.text
+        assert g.choice_prob is not None and 0.5 <= g.choice_prob <= 1
+
+
+def test_option_scores_without_a_shareable_cache_are_the_same(model: Any, tok: Any,
+                                                               monkeypatch: Any) -> None:
+    """A cache type that cannot be expanded falls back to one batched forward pass over
+    prompt + option; the scores agree."""
+    from transformers import DynamicCache
+
+    gen = Generator(model, tok, batch_size=2, max_new_tokens=MAX_NEW)
+    ids = tok.encode(PROMPTS[4], add_special_tokens=False)
+    seqs = [tok.encode(o + STOPS[0], add_special_tokens=False) for o in LABELS]
+    import torch
+
+    with torch.inference_mode():
+        shared = gen._option_logprobs(ids, seqs)
+
+    def refuse(self: Any, n: int) -> None:
+        raise NotImplementedError
+
+    monkeypatch.setattr(DynamicCache, "batch_repeat_interleave", refuse)
+    with torch.inference_mode():
+        plain = gen._option_logprobs(ids, seqs)
+    assert plain == pytest.approx(shared, abs=1e-4)

@@ -167,6 +167,14 @@ def _usd(value: Any) -> str:
     return f"${number:.4f}" if number < 1 else f"${number:,.2f}"
 
 
+def _usd_fine(value: Any) -> str:
+    """Dollars with enough digits for per-call costs of a fraction of a cent."""
+    number = _num(value)
+    if number is None or abs(number) >= 0.01:
+        return _usd(value)
+    return f"${number:.6f}"
+
+
 def _or_missing(value: Any) -> str:
     return _text(value) or MISSING
 
@@ -228,6 +236,58 @@ def _latency_cost_table(report: Any) -> Table:
     return header, rows
 
 
+def _points(value: Any) -> str:
+    v = _num(value)
+    return MISSING if v is None else f"{100 * v:+.0f} pt"
+
+
+def _trust_table(report: Any) -> Table:
+    header = ["cluster", "verdict", "SLM", "majority", "TF-IDF + LR", "SLM margin",
+              "ECE (test)", "AUROC (test)", "leaks val/test", "kept share val→test",
+              "agreement val→test"]
+    rows = []
+    for c in _clusters(report):
+        base = c.get("baselines") if isinstance(c.get("baselines"), Mapping) else {}
+        by = {_text(r.get("name")): r for r in _rows(_get(base, "results"))}
+        leaks = c.get("leaks") if isinstance(c.get("leaks"), Mapping) else None
+        gap = c.get("transfer") if isinstance(c.get("transfer"), Mapping) else {}
+        rows.append([
+            _or_missing(c.get("id")), _or_missing(c.get("verdict")),
+            _pct(_get(base, "slm_accuracy")), _pct(_get(by.get("majority"), "accuracy")),
+            _pct(_get(by.get("tfidf_logreg"), "accuracy")), _points(_get(base, "margin")),
+            _general(_get(c, "calibration", "test", "ece")),
+            _general(_get(c, "calibration", "test", "auroc")),
+            MISSING if leaks is None else f"{_count(leaks.get('val'))}/{_count(leaks.get('test'))}",
+            MISSING if not gap else f"{_pct(gap.get('val_share_kept'))} → "
+                                    f"{_pct(gap.get('test_share_kept'))}",
+            MISSING if not gap else f"{_pct(gap.get('val_agreement'))} → "
+                                    f"{_pct(gap.get('test_agreement'))}"])
+    return header, rows
+
+
+def _per_month(value: Any) -> str:
+    v = _num(value)
+    return MISSING if v is None else f"{v:,.0f}"
+
+
+def _economics_table(report: Any) -> Table:
+    header = ["cluster", "verdict", "LLM cost / call", "SLM cost / call", "saving / call",
+              "fine-tuning cost", "break-even calls", "calls / month", "savings / month",
+              "note"]
+    rows = []
+    for c in _clusters(report):
+        e = c.get("economics")
+        if not isinstance(e, Mapping):
+            continue
+        rows.append([_or_missing(c.get("id")), _or_missing(c.get("verdict")),
+                     _usd_fine(e.get("llm_cost_per_call")),
+                     _usd_fine(e.get("slm_cost_per_call")),
+                     _usd_fine(e.get("saving_per_call")), _usd(e.get("training_cost_usd")),
+                     _count(e.get("break_even_calls")), _per_month(e.get("calls_per_month")),
+                     _usd(e.get("monthly_savings_usd")), _or_missing(e.get("note"))])
+    return header, rows
+
+
 # ------------------------------------------------------------------ markdown ----
 
 # Markdown and inline HTML out, a link out ("](" or "]["), GFM table cells kept whole.
@@ -262,6 +322,13 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         lines += ["", "No clusters evaluated."]
     lines += ["", "## LLM vs SLM: latency and cost per call", ""]
     lines += _md_table(_latency_cost_table(report)) if clusters else ["No clusters evaluated."]
+    trust = _trust_table(report)
+    if clusters:
+        lines += ["", "## Baselines, calibration, leaks and transfer (test)", ""]
+        lines += _md_table(trust)
+    econ = _economics_table(report)
+    if econ[1]:
+        lines += ["", "## Economics", ""] + _md_table(econ)
     if notes := _notes(report):
         lines += ["", "## Notes", ""] + [f"- {_md(n)}" for n in notes]
     return "\n".join(lines) + "\n"
@@ -626,6 +693,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         parts.append(empty)
     parts += ["<h2>LLM vs SLM: latency and cost per call</h2>", figures["plot-latency"],
               _html_table(_latency_cost_table(report), verdict_column=1) if clusters else empty]
+    if clusters:
+        parts += ["<h2>Baselines, calibration, leaks and transfer (test)</h2>",
+                  _html_table(_trust_table(report), verdict_column=1)]
+    econ = _economics_table(report)
+    if econ[1]:
+        parts += ["<h2>Economics</h2>", _html_table(econ, verdict_column=1)]
     if notes := _notes(report):
         parts += ["<h2>Notes</h2>", "<ul>"] + [f"<li>{html.escape(n)}</li>" for n in notes]
         parts.append("</ul>")

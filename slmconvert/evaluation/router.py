@@ -24,7 +24,7 @@ CENTROIDS = "router_centroids.npz"
 ROUTER_VERSION = 1
 
 Verdict = Literal["replace", "hybrid", "keep"]
-Confidence = Literal["mean_logprob", "min_logprob"]
+Confidence = Literal["mean_logprob", "min_logprob", "choice_prob"]
 
 
 class _Model(BaseModel):
@@ -48,6 +48,11 @@ class Route(_Model):
     answer_kind: str | None = Field(None, description="tool_call, json, label or text: what "
                                                       "the verifier expects.")
     confidence: Confidence = "mean_logprob"
+    constrained: bool = Field(False, description=(
+        "Label-constrained decoding: choose among `labels` (label tasks) or the tools the "
+        "request offers (tool-call tasks); the confidence is then choice_prob."))
+    labels: list[str] | None = Field(None, description="The label set of a constrained "
+                                                       "label task.")
     threshold: float | None = Field(None, description=(
         "Keep an SLM answer whose confidence is at least this; null: every answer the "
         "verifier accepts (replace)."))

@@ -268,13 +268,16 @@ def router_file(path: Path) -> Path:
 
 def run_server(*, upstream: str, log_dir: Path, host: str, port: int, timeout: float,
                max_log_mb: float, upstream_key_env: str | None,
-               router: Path | None = None) -> None:
+               router: Path | None = None, shadow: bool = False) -> None:
     """`slmconvert serve`: the capture proxy on uvicorn until interrupted."""
     import os
 
     from slmconvert.serving.capture import CaptureLog
     from slmconvert.serving.proxy import build_app
 
+    if shadow and router is None:
+        raise ConfigError("--shadow needs --router: shadow mode runs a router's SLMs beside "
+                          "the LLM")
     if not upstream.startswith(("http://", "https://")):
         raise ConfigError(f"--upstream {upstream}: expected an http:// or https:// URL")
     for flag, value in (("--timeout", timeout), ("--max-log-mb", max_log_mb)):
@@ -298,10 +301,15 @@ def run_server(*, upstream: str, log_dir: Path, host: str, port: int, timeout: f
         path = router_file(router)
         slm = SlmRouter(path, reporter=ui.ConsoleReporter())
         routes = [r for r in slm.router.routes if r.route == "slm"]
-        ui.line(f"router {path}: {len(routes)} of {len(slm.router.routes)} tasks answered by "
-                f"SLMs ({', '.join(r.cluster for r in routes) or 'none'})")
+        ui.line(f"router {path}: {len(routes)} of {len(slm.router.routes)} tasks "
+                f"{'shadowed' if shadow else 'answered'} by SLMs "
+                f"({', '.join(r.cluster for r in routes) or 'none'})")
+        if shadow:
+            ui.line("shadow mode: the upstream answers every call; the SLMs' answers and "
+                    "their agreement are logged, not served")
     log = CaptureLog(log_dir, max_bytes=int(max_log_mb * (1 << 20)))
-    app = build_app(upstream, log=log, timeout=timeout, upstream_key=key, router=slm)
+    app = build_app(upstream, log=log, timeout=timeout, upstream_key=key, router=slm,
+                    shadow=shadow)
     ui.line(f"serving http://{host}:{port}/v1 -> {upstream}; calls logged in {log_dir}")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -537,12 +537,22 @@ class Iteration:
 
     def _quality(self, cid: str, served: rg.Version,
                  calls: list[CallRecord]) -> dict[str, Any]:
-        """The served adapter's agreement with the LLM on a seeded sample of new calls,
-        against its agreement on its own test split."""
+        """The served adapter's agreement with the LLM on new calls, against its
+        agreement on its own test split: on the calls `serve --shadow` answered with it
+        when there are at least ``quality_sample`` of them (its answers were scored
+        against the LLM's as they came), else on a seeded sample it answers now."""
         from slmconvert.core.models import prepare
         from slmconvert.evaluation.answer import load_adapter, score_calls
         from slmconvert.prompting.recipe import PromptRecipe
+        from slmconvert.serving.shadow import shadow_agreement
 
+        before = served.metrics.get("accuracy")
+        shadowed = shadow_agreement(calls, cid, served.adapter)
+        if shadowed and len(shadowed) >= min(self.cfg.quality_sample, len(calls)):
+            now = sum(shadowed) / len(shadowed)
+            return {"n": len(shadowed), "accuracy": round(now, 4), "before": before,
+                    "drop": None if before is None else round(before - now, 4),
+                    "source": "shadow"}
         rng = random.Random(f"{self.seed}:{cid}:quality")
         sample = rng.sample(calls, self.cfg.quality_sample) \
             if len(calls) > self.cfg.quality_sample else calls
@@ -556,11 +566,10 @@ class Iteration:
             s = score_calls(model, tok, sample, recipe,
                             max_new_tokens=served.max_new_tokens or 128, batch_size=8)
             del model
-        before = served.metrics.get("accuracy")
         now = s["accuracy"]
         return {"n": s["n"], "accuracy": None if now is None else round(now, 4),
                 "before": before, "drop": None if now is None or before is None
-                else round(before - now, 4)}
+                else round(before - now, 4), "source": "sample"}
 
     # ---------------------------------------------------------------- retrain ----
 
@@ -875,13 +884,14 @@ def iterate_report(result: dict[str, Any]) -> Report:
     rows = []
     for d in result.get("drift", []):
         q = d.get("quality") or {}
+        was = [f"was {q['before']:.0%}"] if q.get("before") is not None else []
+        was += [f"shadow, n={q['n']}"] if q.get("source") == "shadow" else []
         rows.append([d["cluster"], d["new_calls"], d["pending"],
                      "-" if d["centroid_shift"] is None else f"{d['centroid_shift']:.2f}",
                      "-" if d["kind_change"] is None else f"{d['kind_change']:.0%}",
                      ", ".join(d["new_tools"]) or "-",
                      "-" if q.get("accuracy") is None else
-                     f"{q['accuracy']:.0%} (was {q['before']:.0%})" if q.get("before")
-                     is not None else f"{q['accuracy']:.0%}",
+                     f"{q['accuracy']:.0%}" + (f" ({'; '.join(was)})" if was else ""),
                      d["decision"], d["reason"]])
     out_rows = []
     for o in result.get("outcomes", []):

@@ -31,6 +31,7 @@ class Generation:
     seconds: float  # this prompt's share of its batch's wall time
     mean_logprob: float | None = None  # over the answer's tokens; None: confidence off
     min_logprob: float | None = None
+    choice_prob: float | None = None  # label-constrained decoding: the chosen option's share
 
 
 def stop_token_ids(tokenizer: Any) -> list[int]:
@@ -142,6 +143,105 @@ class Generator:
                 mean, low = sum(lp) / n, min(lp)
             out.append(Generation(text, n, share, mean, low))
         return out
+
+    def answer(self, prompts: Sequence[str], options: Sequence[Sequence[str] | None],
+               complete: bool, on_batch: Callable[[int], None] | None = None
+               ) -> list[Generation]:
+        """Answers with label-constrained decoding where a prompt has ``options``: the
+        option with the highest probability under the model is chosen, and its share of
+        the options' total probability is the answer's ``choice_prob``. ``complete``:
+        an option is the whole answer (a label: scored with the end marker, nothing is
+        generated after it); else it is a forced prefix (a tool call up to its name) and
+        the rest of the answer is generated after it. Prompts without options are
+        generated freely, as :meth:`generate`."""
+        free = [i for i, o in enumerate(options) if not o]
+        out: list[Generation | None] = [None] * len(prompts)
+        for i, g in zip(free, self.generate([prompts[i] for i in free], on_batch), strict=True):
+            out[i] = g
+        tails: list[tuple[int, list[int], str, float, float]] = []
+        for i, opts in enumerate(options):
+            if not opts:
+                continue
+            t0 = time.perf_counter()
+            ids = self.tokenizer.encode(prompts[i], add_special_tokens=False)
+            best, prob = self._choose(ids, list(opts), complete)
+            seconds = time.perf_counter() - t0
+            if complete:
+                out[i] = Generation(opts[best], len(self.tokenizer.encode(
+                    opts[best] + STOPS[0], add_special_tokens=False)), seconds,
+                    choice_prob=prob)
+                if on_batch:
+                    on_batch(1)
+            else:
+                tails.append((i, ids + self.tokenizer.encode(opts[best], add_special_tokens=False),
+                              opts[best], prob, seconds))
+        for start in range(0, len(tails), self.batch_size):
+            chunk = tails[start:start + self.batch_size]
+            for (i, _, prefix, prob, secs), g in zip(
+                    chunk, self._batch([t[1] for t in chunk]), strict=True):
+                out[i] = Generation(prefix + g.text, g.new_tokens, secs + g.seconds,
+                                    g.mean_logprob, g.min_logprob, choice_prob=prob)
+            if on_batch:
+                on_batch(len(chunk))
+        done = [g for g in out if g is not None]
+        assert len(done) == len(prompts), "a prompt got no answer"
+        return done
+
+    def _choose(self, prompt_ids: list[int], options: list[str], complete: bool
+                ) -> tuple[int, float]:
+        """Index of the most probable option after the prompt, and its probability
+        among the options (a softmax of their sequence log-probabilities)."""
+        import torch
+
+        tok = self.tokenizer
+        end = [STOPS[0]] if complete else []
+        seqs = [tok.encode(o + "".join(end), add_special_tokens=False) for o in options]
+        if len(options) == 1:
+            return 0, 1.0
+        with torch.inference_mode():
+            scores = self._option_logprobs(prompt_ids, seqs)
+        probs = torch.softmax(torch.tensor(scores, dtype=torch.float64), dim=0)
+        best = int(torch.argmax(probs))
+        return best, float(probs[best])
+
+    def _option_logprobs(self, prompt_ids: list[int], seqs: list[list[int]]) -> list[float]:
+        """Sum of log-probabilities of each token sequence after the prompt: the prompt
+        runs once, and its cache is shared by all options (one batched forward pass)."""
+        import torch
+
+        model, pad = self.model, int(self.tokenizer.pad_token_id)
+        first = model(input_ids=torch.tensor([prompt_ids]), use_cache=True)
+        head = torch.log_softmax(first.logits[0, -1].float(), dim=-1)
+        longest = max(len(s) for s in seqs)
+        scores = [float(head[s[0]]) for s in seqs]
+        if longest == 1:
+            return scores
+        n = len(seqs)
+        cache = first.past_key_values
+        try:
+            cache.batch_repeat_interleave(n)
+        except (AttributeError, NotImplementedError):  # a cache type that cannot expand
+            cache = None
+        rows = [s[:-1] + [pad] * (longest - len(s)) for s in seqs]
+        mask_tail = [[1] * (len(s) - 1) + [0] * (longest - len(s)) for s in seqs]
+        if cache is not None:
+            inp = torch.tensor(rows)
+            mask = torch.cat([torch.ones(n, len(prompt_ids), dtype=torch.long),
+                              torch.tensor(mask_tail)], dim=1)
+            logits = model(input_ids=inp, attention_mask=mask, past_key_values=cache,
+                           use_cache=False).logits.float()
+            offset = 0
+        else:
+            inp = torch.tensor([prompt_ids + r for r in rows])
+            mask = torch.cat([torch.ones(n, len(prompt_ids), dtype=torch.long),
+                              torch.tensor(mask_tail)], dim=1)
+            logits = model(input_ids=inp, attention_mask=mask).logits.float()
+            offset = len(prompt_ids)
+        logp = torch.log_softmax(logits, dim=-1)
+        for j, s in enumerate(seqs):
+            for k in range(1, len(s)):
+                scores[j] += float(logp[j, offset + k - 1, s[k]])
+        return scores
 
     def _text(self, answer: list[int]) -> str:
         tok = self.tokenizer

@@ -7,7 +7,9 @@ calls passed through untouched), ``GET /v1/models``, ``GET /healthz`` and ``GET
 /metrics`` (Prometheus text). Upstream errors come back with their status code and body;
 an upstream that does not answer in time is a 504, one that cannot be reached a 502, a
 malformed request a 400 with an OpenAI-style error body. Every answered call is logged
-(:mod:`slmconvert.serving.capture`); headers never are.
+(:mod:`slmconvert.serving.capture`); headers never are. With a router in shadow mode the
+upstream answers every call and the router's choice is logged beside it
+(:mod:`slmconvert.serving.shadow`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from slmconvert.errors import ConfigError
 from slmconvert.serving.capture import CaptureLog, redact
 
 HOP_HEADERS = {"host", "content-length", "connection", "keep-alive", "transfer-encoding",
@@ -31,15 +34,27 @@ HOP_HEADERS = {"host", "content-length", "connection", "keep-alive", "transfer-e
 QUANTILES = (0.5, 0.95, 0.99)
 
 
+SHADOW_COUNTERS = {
+    "scored": "SLM answers scored against the LLM's, per cluster.",
+    "agreed": "Scored SLM answers that agree with the LLM's, per cluster.",
+    "kept": "SLM answers the router would have served (verifier and threshold passed).",
+    "kept_agreed": "Answers the router would have served that agree with the LLM's.",
+}
+
+
 @dataclass
 class Metrics:
     """Calls per route and status, fallbacks, log failures, and latency quantiles over
-    the last ``window`` calls per route."""
+    the last ``window`` calls per route; in shadow mode, what the router would have done."""
 
     window: int = 10_000
     calls: dict[tuple[str, str], int] = field(default_factory=dict)
     latency: dict[str, deque[float]] = field(default_factory=dict)
     fallbacks: int = 0
+    shadow: bool = False
+    shadow_calls: dict[str, int] = field(default_factory=dict)  # would-be route -> calls
+    shadow_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (what, cluster)
+    shadow_skipped: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def observe(self, route: str, status: int, seconds: float) -> None:
@@ -47,6 +62,41 @@ class Metrics:
             key = (route, str(status))
             self.calls[key] = self.calls.get(key, 0) + 1
             self.latency.setdefault(route, deque(maxlen=self.window)).append(seconds)
+
+    def observe_shadow(self, block: dict[str, Any]) -> None:
+        """Count one call's shadow block (:mod:`slmconvert.serving.shadow`)."""
+        with self.lock:
+            if block.get("skipped"):
+                self.shadow_skipped += 1
+                return
+            route = block["route"]
+            self.shadow_calls[route] = self.shadow_calls.get(route, 0) + 1
+            if route != "slm":
+                return
+            agreed, kept = block.get("correct") is True, bool(block.get("kept"))
+            for what, hit in (("scored", block.get("correct") is not None), ("agreed", agreed),
+                              ("kept", kept), ("kept_agreed", kept and agreed)):
+                key = (what, str(block.get("cluster")))
+                self.shadow_counts[key] = self.shadow_counts.get(key, 0) + int(hit)
+
+    def _render_shadow(self) -> list[str]:
+        out = ["# HELP slmconvert_shadow_calls_total Calls the router worked out in shadow "
+               "mode, by the route it would have taken.",
+               "# TYPE slmconvert_shadow_calls_total counter"]
+        for route in ("slm", "llm"):
+            out.append(f'slmconvert_shadow_calls_total{{route="{route}"}} '
+                       f"{self.shadow_calls.get(route, 0)}")
+        out += ["# HELP slmconvert_shadow_skipped_total Calls whose router choice was not "
+                "worked out (no LLM answer, backlog, failure).",
+                "# TYPE slmconvert_shadow_skipped_total counter",
+                f"slmconvert_shadow_skipped_total {self.shadow_skipped}"]
+        for what, help_text in SHADOW_COUNTERS.items():
+            name = f"slmconvert_shadow_{what}_total"
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} counter"]
+            for (w, cluster), n in sorted(self.shadow_counts.items()):
+                if w == what:
+                    out.append(f'{name}{{cluster="{cluster}"}} {n}')
+        return out
 
     def render(self, log: CaptureLog | None) -> str:
         out = ["# HELP slmconvert_calls_total Calls answered, by route and HTTP status.",
@@ -67,6 +117,8 @@ class Metrics:
                                f"{v:.6f}")
                 out.append(f'slmconvert_latency_seconds_count{{route="{route}"}} {len(s)}')
                 out.append(f'slmconvert_latency_seconds_sum{{route="{route}"}} {sum(s):.6f}')
+            if self.shadow:
+                out += self._render_shadow()
         if log is not None:
             out += ["# HELP slmconvert_log_failures_total Calls that could not be logged.",
                     "# TYPE slmconvert_log_failures_total counter",
@@ -108,12 +160,17 @@ def _sse_events(buffer: str) -> tuple[list[Any], str]:
 
 
 def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
-              upstream_key: str | None = None, router: Any = None) -> Any:
+              upstream_key: str | None = None, router: Any = None,
+              shadow: bool = False) -> Any:
     """The ASGI app. ``upstream`` is the base URL of an OpenAI-compatible API (the part
     before ``/chat/completions``, e.g. ``https://api.openai.com/v1``); ``upstream_key``
     is sent as a bearer token when a client sends no Authorization header; ``router``
     (a :class:`slmconvert.serving.routing.SlmRouter`) answers the calls its routes send
-    to an SLM, everything else goes upstream."""
+    to an SLM, everything else goes upstream. With ``shadow`` the upstream answers every
+    call and the router's choice is only logged (:mod:`slmconvert.serving.shadow`)."""
+    if shadow and router is None:
+        raise ConfigError("--shadow needs --router: shadow mode runs a router's SLMs beside "
+                          "the LLM")
     import httpx
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -121,9 +178,15 @@ def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
     from starlette.routing import Route
 
     base = upstream.rstrip("/")
-    metrics = Metrics()
+    metrics = Metrics(shadow=shadow)
     state: dict[str, Any] = {}
     decisions: dict[str, Any] = {}  # request id -> the router's decision, until logged
+    runner = None
+    if shadow:
+        from slmconvert.serving.shadow import ShadowRunner
+
+        runner = ShadowRunner(router, log.write if log is not None else lambda entry: None,
+                              metrics.observe_shadow)
 
     def client() -> httpx.AsyncClient:
         if "client" not in state:
@@ -136,17 +199,21 @@ def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
                request_id: str, route: str, stream: bool) -> None:
         metrics.observe(route, status, time.perf_counter() - started)
         decision = decisions.pop(request_id, None)
-        if log is None:
+        if log is None and runner is None:
             return
         routed = {} if decision is None else {
             "cluster": decision.cluster, "route_reason": decision.reason,
             "slm_model": decision.model, "slm_confidence": decision.confidence}
-        log.write({"request": redact(body), "response": response, "metadata": {
+        entry = {"request": redact(body), "response": response, "metadata": {
             "request_id": request_id, "timestamp": datetime.now(UTC).isoformat(
                 timespec="milliseconds"), "latency_ms": round(
                     1000 * (time.perf_counter() - started), 1),
             "http_status": status, "route": route, "streamed": stream,
-            "upstream": base, **routed}})
+            "upstream": base, **routed}}
+        if runner is not None:  # written once the router's choice is worked out
+            runner.submit(entry, body, response, status)
+        elif log is not None:
+            log.write(entry)
 
     async def answer_with_slm(body: dict[str, Any], d: Any, started: float,
                               request_id: str) -> Response:
@@ -180,7 +247,7 @@ def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
         headers = _forward_headers(request.headers, upstream_key)
         url = f"{base}/chat/completions"
         route = "upstream"
-        if router is not None:
+        if router is not None and runner is None:
             from starlette.concurrency import run_in_threadpool
 
             d = await run_in_threadpool(router.decide, body)
@@ -286,6 +353,8 @@ def build_app(upstream: str, *, log: CaptureLog | None, timeout: float = 120.0,
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
         yield
+        if runner is not None:
+            await runner.drain()
         if "client" in state:
             await state["client"].aclose()
         if log is not None:

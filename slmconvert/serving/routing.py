@@ -19,11 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slmconvert.core.records import CallRecord, Message
 from slmconvert.errors import InputError
 from slmconvert.evaluation.router import Route, Router, load_router
+
+if TYPE_CHECKING:
+    from slmconvert.prompting.format import Parsed
 
 MAX_PROMPT_TOKENS = 4096
 
@@ -40,6 +43,10 @@ class Decision:
     confidence: float | None = None
     usage: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    task: Route | None = None       # the cluster's route, when its SLM was asked
+    answer: Parsed | None = None    # the SLM's answer read back, kept or not
+    text: str | None = None         # ... and as generated
+    rejected: str | None = None     # the verifier's reason, when it turned the answer down
 
 
 def request_record(body: dict[str, Any]) -> CallRecord:
@@ -160,13 +167,15 @@ class SlmRouter:
         try:
             d = self._answer(rec, route)
         except Exception as exc:  # noqa: BLE001 - an SLM failure falls back
-            d = Decision(cluster, "fallback", f"SLM error: {type(exc).__name__}: {exc}")
+            d = Decision(cluster, "fallback", f"SLM error: {type(exc).__name__}: {exc}",
+                         task=route)
         d.seconds = time.perf_counter() - t0
         return d
 
     def _answer(self, rec: CallRecord, route: Route) -> Decision:
         from slmconvert.evaluation.answer import prompt_for
         from slmconvert.evaluation.verifier import verify
+        from slmconvert.prompting.choices import is_complete, options_for
         from slmconvert.prompting.format import parse
         from slmconvert.prompting.generate import Generator
 
@@ -182,22 +191,26 @@ class SlmRouter:
             n_prompt = gen.token_count(prompt)
             if n_prompt > MAX_PROMPT_TOKENS:
                 return Decision(cid, "fallback", f"prompt of {n_prompt} tokens, over "
-                                f"{MAX_PROMPT_TOKENS}", model=name)
-            g = gen.generate([prompt])[0]
+                                f"{MAX_PROMPT_TOKENS}", model=name, task=route)
+            # label-constrained decoding exactly as evaluate calibrated it
+            opts = options_for(rec, route.answer_kind, route.labels) \
+                if route.constrained else None
+            g = gen.answer([prompt], [opts], is_complete(route.answer_kind))[0]
         parsed = parse(g.text, rec.tools)
         check = verify(parsed, rec.tools, route.answer_kind)
         conf = getattr(g, route.confidence, None)
         usage = {"prompt_tokens": n_prompt, "completion_tokens": g.new_tokens,
                  "total_tokens": n_prompt + g.new_tokens}
+        seen: dict[str, Any] = {"model": name, "confidence": conf, "usage": usage,
+                                "task": route, "answer": parsed, "text": g.text}
         if not check.ok:
-            return Decision(cid, "fallback", f"verifier: {check.reason}", model=name,
-                            confidence=conf, usage=usage)
+            return Decision(cid, "fallback", f"verifier: {check.reason}",
+                            rejected=check.reason, **seen)
         if route.threshold is not None and (conf is None or conf < route.threshold):
             return Decision(cid, "fallback", f"confidence {conf:.3f} under the threshold "
                             f"{route.threshold:.3f}" if conf is not None else
-                            "no confidence", model=name, confidence=conf, usage=usage)
-        return Decision(cid, "slm", f"{cid}: {route.verdict}", message=parsed.message,
-                        model=name, confidence=conf, usage=usage)
+                            "no confidence", **seen)
+        return Decision(cid, "slm", f"{cid}: {route.verdict}", message=parsed.message, **seen)
 
 
 def completion(d: Decision) -> dict[str, Any]:

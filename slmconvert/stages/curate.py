@@ -182,6 +182,8 @@ def near_duplicate_text(rec: CallRecord) -> str:
 def filter_reason(rec: CallRecord, f: Filters) -> str | None:
     """Why a call is left out before scrubbing, or None to keep it."""
     meta = rec.extra.get("metadata")
+    # serve's top-level route says who answered the client; a `serve --shadow` call was
+    # answered by the LLM (route upstream) and its SLM answer is only in meta["shadow"]
     if f.drop_slm_answers and isinstance(meta, dict) and meta.get("route") == "slm":
         return "slm_answer"
     if rec.status == "error" and f.drop_failed:

@@ -44,10 +44,15 @@ from slmconvert.evaluation.calibrate import (
     Answer,
     Outcome,
     apply_threshold,
+    calibration_quality,
     choose_threshold,
+    cross_validate,
     curve,
+    decide,
     kept,
+    transfer,
 )
+from slmconvert.evaluation.economics import Economics, Span, overall, task_economics
 from slmconvert.evaluation.judge import JudgeConfig
 from slmconvert.evaluation.router import (
     CENTROIDS,
@@ -60,6 +65,7 @@ from slmconvert.evaluation.router import (
     save_router,
 )
 from slmconvert.pipeline.stage import Report, Stage, StageConfig, StageContext, StageResult, Table
+from slmconvert.stages.curate import NearDuplicates
 
 REPORT_JSON, REPORT_MD, REPORT_HTML = "report.json", "report.md", "report.html"
 ANSWERS = "answers"
@@ -117,6 +123,28 @@ class EvaluateConfig(StageConfig):
         "Optional pairwise LLM judge of free-text answers at an OpenAI-compatible "
         "endpoint (off by default; never needed offline)."))
     clusters: list[str] | None = Field(None, description="Only these clusters (default: all).")
+    leak_check: NearDuplicates = Field(default_factory=NearDuplicates, description=(
+        "Leave out of the figures every val or test call whose request is a near-duplicate "
+        "of a train call of its cluster (curate's MinHash test; counted in the report)."))
+    baselines: bool = Field(True, description=(
+        "Score the majority answer and a TF-IDF + logistic regression classifier (labels "
+        "and tool names), trained on the train split, on the same test calls."))
+    cv_folds: int = Field(5, ge=2, description=(
+        "Folds (whole conversations) of the cross-validation that checks a val threshold "
+        "holds on calls it was not chosen on."))
+    transfer_tolerance: float = Field(0.1, ge=0, le=1, description=(
+        "A route falls back to keep when its kept share differs by more than this between "
+        "in-sample val and cross-validated val, or between val and test (or its agreement "
+        "drops by more than this on test)."))
+    economics: Economics = Field(default_factory=Economics, description=(
+        "Hardware prices for break-even volume and monthly savings."))
+    constrained: bool = Field(True, description=(
+        "Label-constrained decoding of the adapter: on label tasks (at most max_options "
+        "labels in train) it chooses among the labels, on tool-call tasks among the "
+        "tools the request offers (then writes the arguments); the confidence is the "
+        "chosen option's probability (choice_prob) instead of `confidence`."))
+    max_options: int = Field(32, ge=2, description=(
+        "Most labels a label task may have for constrained decoding."))
 
 
 class EvaluateStage(Stage):
@@ -146,6 +174,23 @@ class EvaluateStage(Stage):
                                  _pct_ci(s.get("accuracy"), s.get("accuracy_ci")),
                                  "-" if s.get("mean") is None else f"{s['mean']:.2f}",
                                  s.get("abstained", 0), "-" if lat is None else f"{lat:.2f}"])
+        trust_rows = []
+        for c in summary.get("clusters", []):
+            b, e, g = c.get("baselines") or {}, c.get("economics") or {}, c.get("transfer") or {}
+            cal = (c.get("calibration") or {}).get("test") or {}
+            leaks = c.get("leaks")
+            trust_rows.append([
+                c["id"], c["verdict"],
+                "-" if not b else f"{_pct(b.get('slm_accuracy'))} vs {b['best']} "
+                                  f"{_pct(max((r.get('accuracy') or 0) for r in b['results']))}",
+                "-" if cal.get("ece") is None else f"{cal['ece']:.2f}",
+                "-" if cal.get("auroc") is None else f"{cal['auroc']:.2f}",
+                "-" if not leaks else f"{leaks['val']}/{leaks['test']}",
+                "-" if not g else f"{_pct(g.get('val_share_kept'))} -> "
+                                  f"{_pct(g.get('test_share_kept'))}",
+                "-" if e.get("break_even_calls") is None else f"{e['break_even_calls']:,}",
+                "-" if e.get("monthly_savings_usd") is None
+                else f"${e['monthly_savings_usd']:,.2f}"])
         target = summary.get("target", {}).get("agreement")
         out = Report(tables=[
             Table(f"Verdict per task (router calibrated on val, figures on test; target "
@@ -155,7 +200,12 @@ class EvaluateStage(Stage):
             Table("Answers on test by system (agreement with the LLM; abstained: the "
                   "verifier sent them to the LLM)",
                   ["cluster", "system", "model", "n", "agreement [95% CI]", "score",
-                   "abstained", "s/answer p50"], sys_rows)])
+                   "abstained", "s/answer p50"], sys_rows),
+            Table("Can it be trusted? Baselines, calibration, leaks, val-to-test transfer, "
+                  "economics (test)",
+                  ["cluster", "verdict", "SLM vs best baseline", "ECE", "AUROC",
+                   "leaks val/test", "kept share val -> test", "break-even calls",
+                   "savings / month"], trust_rows)])
         out.notes.extend(summary.get("notes", []))
         head = summary.get("headline", {}).get("text")
         if head:
@@ -284,15 +334,64 @@ class Evaluator:
             if why is None:
                 seed = f"{self.ctx.seed}:{c['id']}"
                 val = self._split(c["id"], "val")[used_val:]  # finetune stopped early on those
+                test = self._split(c["id"], "test")
+                val, test = self._without_leaks(c["id"], val, test, item)
                 item["val"] = _sample(val, self.cfg.max_val_calls, seed + ":val")
-                item["test"] = _sample(self._split(c["id"], "test"), self.cfg.max_test_calls,
-                                       seed + ":test")
+                item["test"] = _sample(test, self.cfg.max_test_calls, seed + ":test")
                 item["test_split"] = c.get("split", {}).get("test")
                 item["kind"] = _answer_kind(item["val"] + item["test"]) or item["kind"]
+                self._constraint(c["id"], item)
                 if not item["test"]:
                     item["why"] = "no test calls with a recorded answer"
             plan.append(item)
         return plan
+
+    def _constraint(self, cid: str, item: dict[str, Any]) -> None:
+        """Whether the adapter decodes among options on this task (``item["labels"]``
+        for labels), and so which confidence measure the task is calibrated on."""
+        from slmconvert.prompting.choices import label_options
+
+        item["labels"], item["constrained"] = None, False
+        if self.cfg.constrained and item["kind"] == "label":
+            item["labels"] = label_options(self._train(cid), self.cfg.max_options)
+            item["constrained"] = item["labels"] is not None
+        elif self.cfg.constrained and item["kind"] == "tool_call":
+            item["constrained"] = True
+        item["measure"] = "choice_prob" if item["constrained"] else self.cfg.confidence
+
+    def _train(self, cid: str) -> Iterator[CallRecord]:
+        return _records(self.ctx.upstream_dir("cluster") / "splits" / cid / "train.parquet")
+
+    def _without_leaks(self, cid: str, val: list[CallRecord], test: list[CallRecord],
+                       item: dict[str, Any]) -> tuple[list[CallRecord], list[CallRecord]]:
+        """Val and test without the calls that near-duplicate a train call (counted in
+        ``item["leaks"]``); also the time span of the cluster's calls, for economics."""
+        from slmconvert.evaluation.leaks import find_leaks
+
+        span = Span()
+
+        def train() -> Iterator[CallRecord]:
+            for rec in self._train(cid):
+                span.add(rec.timestamp)
+                yield rec
+
+        for rec in val + test:
+            span.add(rec.timestamp)
+        item["span"] = span
+        if not self.cfg.leak_check.enabled:
+            for _ in train():
+                pass
+            item["leaks"] = None
+            return val, test
+        leaks = find_leaks(train(), val + test, self.cfg.leak_check, self.ctx.seed)
+        item["leaks"] = {"val": sum(r.id in leaks for r in val),
+                         "test": sum(r.id in leaks for r in test),
+                         "pairs": [{"held_out": k, "train": v}
+                                   for k, v in sorted(leaks.items())[:20]]}
+        if leaks:
+            self.notes.append(f"{cid}: {len(leaks)} val/test call(s) near-duplicate a train "
+                              f"call and are left out of the figures")
+        return ([r for r in val if r.id not in leaks], [r for r in test if r.id not in leaks])
 
     def run(self) -> StageResult:
         t0 = time.perf_counter()
@@ -350,10 +449,10 @@ class Evaluator:
             # val apart from test, so nothing about the test calls can reach the threshold;
             # on test, the systems that share the model's state share its batches
             per = self._answer_many(gen, [("val:adapter", item["val"], recipe)], kind,
-                                    advance, cid)
+                                    advance, cid, constraint=item)
             tuned = [(s, item["test"], recipe if s == "adapter" else None)
                      for s in systems if s in ("adapter", "adapter_no_recipe")]
-            per |= self._answer_many(gen, tuned, kind, advance, cid)
+            per |= self._answer_many(gen, tuned, kind, advance, cid, constraint=item)
             with model.disable_adapter():
                 base = [(s, item["test"], None) for s in systems
                         if s in ("zero_shot", "few_shot")]
@@ -371,10 +470,14 @@ class Evaluator:
 
     def _answer_many(self, gen: Any, jobs: list[tuple[str, list[CallRecord], Any]],
                      kind: str, advance: Any, cid: str,
-                     pool: list[CallRecord] | None = None) -> dict[str, list[Scored]]:
+                     pool: list[CallRecord] | None = None,
+                     constraint: dict[str, Any] | None = None) -> dict[str, list[Scored]]:
         """Answer each job's calls (``(key, calls, recipe)``; the system is the key's
-        last part) in one batched generation, and score every answer."""
+        last part) in one batched generation, and score every answer. With a
+        ``constraint`` (the plan item of a constrained task) the adapter with its recipe
+        decodes among the task's options, as serve does."""
         from slmconvert.evaluation.answer import prompt_for
+        from slmconvert.prompting.choices import is_complete, options_for
         from slmconvert.stages.select import few_shot_prompt
 
         budget = self.cfg.max_prompt_tokens
@@ -398,7 +501,14 @@ class Evaluator:
                     continue
                 prompts.append(prompt)
                 owners.append((key, rec))
-        outs = gen.generate(prompts, on_batch=advance) if prompts else []
+        options = [options_for(rec, kind, constraint["labels"])
+                   if constraint and constraint["constrained"]
+                   and key.rpartition(":")[2] == "adapter" else None
+                   for key, rec in owners]
+        if any(options):
+            outs = gen.answer(prompts, options, is_complete(kind), on_batch=advance)
+        else:
+            outs = gen.generate(prompts, on_batch=advance) if prompts else []
         self.generations += len(outs)
         out: dict[str, list[Scored]] = {key: [] for key, _, _ in jobs}
         for (key, rec), g in zip(owners, outs, strict=True):
@@ -415,7 +525,8 @@ class Evaluator:
         check = verify(parsed, rec.tools, kind)
         s = score_response(rec.response, parsed.message, rec.tools, parsed.reason)
         conf = {"mean_logprob": getattr(g, "mean_logprob", None),
-                "min_logprob": getattr(g, "min_logprob", None)}
+                "min_logprob": getattr(g, "min_logprob", None),
+                "choice_prob": getattr(g, "choice_prob", None)}
         return Scored(rec, system, g.text, s.kind, s.correct, s.value, s.error,
                       None if check.ok else check.reason, conf, g.seconds, g.new_tokens,
                       _kind_metrics(rec, parsed, s))
@@ -493,41 +604,36 @@ class Evaluator:
     def _decide(self, item: dict[str, Any], per_unit: dict[str, dict[str, list[Scored]]]
                 ) -> dict[str, Any]:
         cfg = self.cfg
-        measure = cfg.confidence
+        measure = item["measure"]
         best: tuple[tuple[Any, ...], dict[str, Any]] | None = None
         for unit in item["units"]:
             answers = per_unit.get(unit["path"])
             if not answers:
                 continue
             val = [a.answer(measure) for a in answers["val:adapter"]]
+            groups = [_conversation(a.call) for a in answers["val:adapter"]]
             cal = choose_threshold(val, target=cfg.target, min_kept=cfg.min_kept,
-                                   level=cfg.level)
+                                   level=cfg.level, groups=groups, seed=self.ctx.seed)
             o = cal.outcome
             rank = (cal.mode != "none", o.share_kept if cal.mode != "none" else 0.0,
                     o.agreement or 0.0, -float(unit.get("base", {}).get("params_m") or 0))
-            cand = {"unit": unit, "cal": cal, "answers": answers}
+            cand = {"unit": unit, "cal": cal, "answers": answers, "val": val,
+                    "groups": groups}
             if best is None or rank > best[0]:
                 best = (rank, cand)
         assert best is not None
         cand = best[1]
         cal, unit = cand["cal"], cand["unit"]
-        o = cal.outcome
-        abstain_share = o.abstained / o.n if o.n else 1.0
-        if cal.mode == "none":
-            verdict, threshold, reason = "keep", None, cal.reason
-        elif cal.mode == "all" and abstain_share <= cfg.max_abstain:
-            verdict, threshold, reason = "replace", None, cal.reason
-        elif (o.share_kept or 0) < cfg.min_share:
-            verdict, threshold = "keep", None
-            reason = (f"the SLM meets the target on {o.share_kept:.0%} of val calls, under "
-                      f"min_share {cfg.min_share:.0%}")
-        else:
-            verdict, threshold = "hybrid", cal.threshold
-            reason = cal.reason
-            if cal.mode == "all":
-                reason += f"; the verifier rejects {abstain_share:.0%} (they go to the LLM)"
-        return {"unit": unit, "cal": cal, "answers": cand["answers"], "verdict": verdict,
-                "threshold": threshold, "reason": reason}
+        cv = None
+        if cal.mode != "none":
+            cv = cross_validate(cand["val"], cand["groups"], target=cfg.target,
+                                min_kept=cfg.min_kept, level=cfg.level, folds=cfg.cv_folds,
+                                seed=self.ctx.seed)
+        d = decide(cal, min_share=cfg.min_share, max_abstain=cfg.max_abstain, cv=cv,
+                   tolerance=cfg.transfer_tolerance)
+        return {"unit": unit, "cal": cal, "answers": cand["answers"], "verdict": d.verdict,
+                "threshold": d.threshold, "reason": d.reason, "cv": cv,
+                "labels": item.get("labels")}
 
     def _report(self, plan: list[dict[str, Any]],
                 results: dict[str, dict[str, dict[str, list[Scored]]]],
@@ -559,7 +665,14 @@ class Evaluator:
                         row["systems"].append(self._system_row(
                             system, u["model"], answers.get(system, []), len(item["test"])))
                 test = d["answers"]["adapter"]
-                test_ans = [a.answer(cfg.confidence) for a in test]
+                measure = item["measure"]
+                test_ans = [a.answer(measure) for a in test]
+                gap = None
+                if d["verdict"] != "keep":
+                    gap, failed = transfer(cal.outcome, apply_threshold(
+                        test_ans, d["threshold"], cfg.level), cfg.transfer_tolerance)
+                    if failed:
+                        d.update(verdict="keep", threshold=None, reason=failed)
                 moved = d["verdict"] != "keep"
                 keep_mask = [moved and kept(a, d["threshold"]) for a in test_ans]
                 out = apply_threshold(test_ans, d["threshold"], cfg.level) if moved else \
@@ -586,7 +699,23 @@ class Evaluator:
                                                  "threshold": _r(cal.threshold)},
                     curve=curve(test_ans), slm={"latency_s_p50": _dist(secs)["p50"],
                                                 "latency_s_mean": _dist(secs)["mean"]},
-                    test_outcome=out.as_dict(), judge=self._judge(row["kind"], test))
+                    test_outcome=out.as_dict(), judge=self._judge(row["kind"], test),
+                    transfer=gap, cv=d["cv"],
+                    calibration={"val": calibration_quality(
+                        [a.answer(measure) for a in d["answers"]["val:adapter"]], measure),
+                        "test": calibration_quality(test_ans, measure)},
+                    confidence=measure, constrained=item["constrained"])
+                row["baselines"] = self._baselines(c["id"], item, test)
+                if row["baselines"]:
+                    row["reason"] += "; " + row["baselines"]["summary"]
+                row["economics"] = task_economics(
+                    cfg=cfg.economics, share_kept=row["share_kept"] or 0.0,
+                    llm_cost_per_call=row["llm"]["cost_usd_per_call"],
+                    slm_seconds_per_call=_dist(secs)["mean"],
+                    train_seconds=_train_seconds(unit),
+                    calls_logged=int(c.get("calls") or 0), days_logged=item["span"].days)
+            if item["why"] is None:
+                row["leaks"] = item.get("leaks")
             clusters.append(row)
         headline = _headline(clusters, cfg.target)
         return {"version": REPORT_VERSION, "workspace": str(self.ctx.workspace),
@@ -594,9 +723,46 @@ class Evaluator:
                 "target": {"agreement": cfg.target, "level": cfg.level,
                            "confidence": cfg.confidence, "min_kept": cfg.min_kept},
                 "clusters": clusters, "systems": systems,
+                "economics": overall([c["economics"] for c in clusters if c.get("economics")])
+                | {"serve_hour_usd": cfg.economics.serve_hour_usd,
+                   "train_hour_usd": cfg.economics.train_hour_usd},
                 "skipped_long_prompts": dict(self.skipped),
                 "notes": self.notes, "seconds": round(seconds, 1),
                 "report_html": str(self.ctx.stage_dir / REPORT_HTML)}
+
+    def _baselines(self, cid: str, item: dict[str, Any], test: list[Scored]
+                   ) -> dict[str, Any] | None:
+        """The trivial baselines on the test calls, beside the SLM's accuracy on the same
+        measure, and one sentence on how far the SLM beats them."""
+        from slmconvert.evaluation.baselines import run_baselines
+        from slmconvert.evaluation.calibrate import wilson
+
+        if not self.cfg.baselines:
+            return None
+        kind = item["kind"]
+        results = run_baselines(self._train(cid), item["test"], kind, seed=self.ctx.seed,
+                                level=self.cfg.level)
+        if not results:
+            return None
+        measure = "name_accuracy" if kind == "tool_call" else None
+        hits = [0.0 if a.abstained else (a.metrics.get(measure, 0.0) if measure
+                                         else float(a.correct)) for a in test]
+        slm = sum(hits) / len(hits) if hits else None
+        best = max(results, key=lambda r: r.accuracy or 0.0)
+        rows = [r.as_dict() for r in results]
+        margin = None if slm is None or best.accuracy is None else slm - best.accuracy
+        lo = wilson(best.correct, best.n, self.cfg.level)
+        meets = lo is not None and lo[0] >= self.cfg.target
+        what = "tool names" if kind == "tool_call" else "answers"
+        summary = (f"SLM {_pct(slm)} right {what} vs best baseline {best.name} "
+                   f"{_pct(best.accuracy)} ({'+' if (margin or 0) >= 0 else ''}"
+                   f"{100 * (margin or 0):.0f} points)")
+        if meets:
+            summary += (f"; the {best.name} baseline already meets the {self.cfg.target:.0%} "
+                        f"target on test: this task may not need an SLM")
+        return {"results": rows, "measure": measure or "accuracy", "slm_accuracy": _r(slm),
+                "best": best.name, "margin": _r(margin), "baseline_meets_target": meets,
+                "summary": summary}
 
     def _write(self, plan: list[dict[str, Any]],
                results: dict[str, dict[str, dict[str, list[Scored]]]],
@@ -658,7 +824,9 @@ class Evaluator:
                 model=BaseModelRef(name=unit["base"]["name"], source=unit["base"]["source"]),
                 adapter=f"finetune/{unit['path']}/adapter",
                 recipe=f"finetune/{unit['path']}/{RECIPE_FILE}", answer_kind=row["kind"],
-                confidence=self.cfg.confidence, threshold=d["threshold"], dtype=self.cfg.dtype,
+                confidence=row.get("confidence") or self.cfg.confidence,
+                constrained=bool(row.get("constrained")), labels=d.get("labels"),
+                threshold=d["threshold"], dtype=self.cfg.dtype,
                 max_new_tokens=self.cfg.max_new_tokens or score.get("max_new_tokens")))
         router = Router(
             format=FORMAT, routes=routes,
@@ -711,6 +879,17 @@ def _kind_metrics(rec: CallRecord, parsed: Any, s: Any) -> dict[str, float]:
 
     text = msg.content if msg is not None and msg.content else ""
     return {"rouge_l": round(rouge_l(text, ref.content or ""), 4)}
+
+
+def _conversation(rec: CallRecord) -> str:
+    return rec.conversation_id or f"call:{rec.id}"
+
+
+def _train_seconds(unit: dict[str, Any]) -> float | None:
+    timing = unit.get("timing") or {}
+    if "train_s" not in timing:
+        return None
+    return float(timing.get("data_s") or 0) + float(timing["train_s"])
 
 
 def _dist(xs: Sequence[float]) -> dict[str, float | None]:
