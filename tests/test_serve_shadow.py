@@ -471,3 +471,28 @@ def test_without_shadow_the_router_serves_the_answer_shadow_logged(
         assert r.json()["choices"][0]["message"]["content"] == "echo: " + REVIEW
     finally:
         live.stop()
+
+
+def test_a_constrained_route_answers_among_its_options(tmp_path: Path) -> None:
+    """Label-constrained decoding in serve, as evaluate calibrated it: a label route
+    answers one of its labels with the choice's probability as confidence; a tool route
+    starts its call with a tool the request offers."""
+    from slmconvert.evaluation.router import load_router, save_router
+    from slmconvert.serving.routing import SlmRouter
+
+    path = build_router(tmp_path / "ws")
+    r = load_router(path)
+    labels = ["positive", "negative", "neutral"]
+    routes = [x.model_copy(update={"constrained": True, "confidence": "choice_prob",
+                                   "labels": labels if x.cluster == "c01" else None})
+              if x.cluster in ("c00", "c01") else x for x in r.routes]
+    save_router(path, r.model_copy(update={"routes": routes}))
+    router = SlmRouter(path)
+    d = router.decide(_body("c01", REVIEW))
+    assert d.cluster == "c01" and d.route == "slm", d.reason
+    assert d.message is not None and d.message.content in labels
+    assert d.confidence is not None and 1 / 3 <= d.confidence <= 1
+    d = router.decide(_body("c00", TICKET))
+    assert d.cluster == "c00" and d.text is not None
+    assert d.text.startswith('<tool_call>{"name":"route_ticket","arguments":')
+    assert d.confidence == 1.0  # one tool offered: the only option
