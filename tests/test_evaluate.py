@@ -203,3 +203,28 @@ def test_fail_under_is_a_quality_gate_with_exit_code_7(small_ws: Path) -> None:
     res = CliRunner().invoke(app, ["evaluate", "-w", str(small_ws / "missing"),
                                    "--fail-under", "10"])
     assert res.exit_code == 4 and "has not run in this workspace" in res.output, res.output
+
+
+@pytest.mark.slow
+def test_a_train_call_planted_in_test_is_caught_and_left_out(small_ws: Path,
+                                                             tmp_path: Path) -> None:
+    """A held-out call that near-duplicates a train call (here: a train call copied into
+    test under another id and conversation) is counted as a leak and never answered."""
+    from slmconvert.pipeline.commands import run_stage_command
+
+    ws = tmp_path / "ws"
+    shutil.copytree(small_ws, ws)
+    split = ws / "cluster" / "splits" / CID
+    donor = next(iter(iter_records(split / "train.parquet")))
+    records = list(iter_records(split / "test.parquet"))
+    with RecordWriter(split / "test.parquet") as w:
+        for r in records:
+            w.write(r)
+        w.write(donor.model_copy(update={"id": "planted-leak",
+                                         "conversation_id": "planted-conversation"}))
+    run_stage_command("evaluate", SMALL, ws, force=True)
+    row = next(c for c in _report(ws)["clusters"] if c["id"] == CID)
+    assert {"held_out": "planted-leak", "train": donor.id} in row["leaks"]["pairs"]
+    assert row["leaks"]["test"] >= 1
+    answered = (ws / "evaluate" / "answers" / f"{CID}.jsonl").read_text()
+    assert "planted-leak" not in answered
