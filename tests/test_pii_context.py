@@ -97,6 +97,70 @@ def test_streets_and_towns_are_addresses(scrubber: Scrubber, text: str, street: 
     assert not any(street in text[s.start:s.end] for s in spans if s.entity == "PERSON")
 
 
+@pytest.mark.parametrize(("text", "parts"), [
+    # the street line above a unit line, in a block marked by braces
+    ("Post it to:\n}} Jon Berg\n}}4410 Rostvik 27\n}}Apt. 12\n}}Ostby\n}}Norway 1234",
+     ["4410", "Rostvik", "27", "12", "Ostby"]),
+    # ... and in lower case, led by a street word that is also an English word
+    ("Please return to 2157 via marco polo 131\n apt. 137\n san vito",
+     ["2157", "marco", "polo", "131", "137"]),
+    # accented Greek capitals, a Spanish street abbreviation
+    ("Send the parcel to 672 Άνδρου 18\nPalaiochora, CA 11223",
+     ["672", "Άνδρου", "18", "Palaiochora"]),
+    ("My new address: 14 Avda. Miramar 22, Tolosa", ["14", "Miramar", "22", "Tolosa"]),
+    # two particles inside a town's name
+    ("Send to 18774 Hoogstraat 134 Suite 214, Bad Neustadt an der Saale, Germany",
+     ["Hoogstraat", "Neustadt", "Saale", "Germany"]),
+])
+def test_every_part_of_an_address_block_is_scrubbed(scrubber: Scrubber, text: str,
+                                                    parts: list[str]) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert [p for p in parts if p in out] == [], out
+
+
+@pytest.mark.parametrize("text", [
+    "Release notes: Python 3, Java 17 and Top 100 Songs 2023, all fine.",
+    "Upgrade from version 2 Build 7, then reboot.",
+    "Step 1: run 3 Workers 2, Scheduler 1 and wait.",
+])
+def test_numbers_around_a_word_are_no_address(scrubber: Scrubber, text: str) -> None:
+    _, spans = scrubber.scrub_text(text)
+    assert [s for s in spans if s.entity == "STREET_ADDRESS"] == []
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    # an invisible character inside a name does not split it
+    ("Oskar \ufeffLindqvist, the Deckhand, said: \"I'm glad to hear it\"", "Lindqvist"),
+    ("Tuuli \u200bHamalainen, the Navigator, said: \"we are late\"", "Hamalainen"),
+    # a lower-case first name and initial before the surname NER found, and the reverse
+    ("have you met ottavio g ferrante yet?", "ottavio"),
+    # two neighbouring words of lower-case prose that are no English words
+    ("i want to add ysolde brannvik as a second holder of my account", "brannvik"),
+    ("a tribute to teodor mrkonjic - sadly, it never aired.", "mrkonjic"),
+    # the person something is given before a possessive; the artist of a work
+    ("mirko had given tavish his address last week", "tavish"),
+    ("the film was directed by marisol c quintero and starring quintero", " c "),
+])
+def test_split_and_lower_case_names_are_scrubbed(scrubber: Scrubber, text: str,
+                                                 name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "hi there, can you help me with the report?",
+    "Hello World! Hi Team, the deploy is done.",
+    "ok, can you run the tests again?",
+    "please configure nginx and gunicorn, then restart the service",
+    "The specific text of your answer should be in English.",
+    "Just say hi Task Output: hi",
+    "I gave him his keys and told everyone their seats.",
+    "This chart was painted by hand, and the README was written by the agent.",
+])
+def test_cues_without_a_name_scrub_nothing(scrubber: Scrubber, text: str) -> None:
+    assert persons(scrubber, text) == []
+
+
 @pytest.mark.parametrize("text", [
     "Tamsin Okoro\n\nVeldhoven\nNetherlands",
     "> Ines Moreau\n> Quillbase\n> Ines Moreau\n> 12 Harbour Lane\n> Tromvik",

@@ -159,20 +159,23 @@ _STREET_SUFFIX = (
 # "Kask iela 14"), where the name itself may be lower-case.
 _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
                  r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
-                 r"strasse|weg|laan|straat)")
+                 r"strasse|weg|laan|straat|rakpart|körút|krt\.)")
 _SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
-_STREET_PREFIX = (
+STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
-    r"Travessa|Praça|Estrada|Alameda|ul\.|ulica|al\.|aleja|os\.|pl\.|Str\.|"
+    r"Travessa|Praça|Estrada|Alameda|Avda\.|Avda|ul\.|ulica|al\.|aleja|os\.|pl\.|Str\.|"
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
-# The street words of _STREET_PREFIX that are not also English words ("via", "place").
+# The street words of STREET_PREFIX that are not also English words ("via", "place").
 _STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|quai|viale|vicolo|"
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
-_CAP = r"[A-ZÀ-ÖØ-ÞĀ-ŽΑ-ΩА-Я][\w'’.-]*"
+# Capital letters of the scripts addresses are written in here (Latin, Greek with its
+# accented capitals, Cyrillic); Latin Extended-A mixes both cases.
+UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
+_CAP = rf"[{UPPER}][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
@@ -189,6 +192,44 @@ _ROLE_WORDS = {"user", "users", "bot", "assistant", "agent", "customer", "custom
                "system", "ai", "sir", "madam", "team", "all", "everyone", "friend", "friends",
                "colleague", "colleagues", "member", "members", "guest", "here", "there",
                "sorry", "happy", "glad", "not", "also", "the", "a", "an"}
+
+# Words greeted or addressed that are not names ("hi there,", "hello world!", "ok, can").
+_NOT_VOCATIVES = _ROLE_WORDS | {
+    "world", "guys", "folks", "again", "both", "y'all", "yall", "everybody", "people", "gang",
+    "yes", "no", "okay", "ok", "hi", "hello", "hey", "sorry", "well", "so", "now", "however",
+    "thanks", "thank", "anyway", "actually", "alright", "sure", "please", "oh", "great",
+    "perfect", "listen", "look", "then", "first", "second", "third", "finally", "honestly",
+    "seriously", "boss", "mom", "dad", "doctor", "excuse", "besides", "meanwhile",
+    "otherwise", "today", "tomorrow", "yesterday", "still", "btw", "fine", "good", "right",
+    "wait", "ah", "um", "uh", "hmm", "dear", "yeah", "yep", "nope", "also", "next",
+    "last", "lastly", "instead", "note", "remember", "tonight"}
+
+# Words between "gave" and "his/her" that are not a person ("gave him his", "sent all
+# their").
+_NOT_RECIPIENTS = _ROLE_WORDS | {
+    "a", "an", "the", "and", "or", "but", "of", "that", "this", "these", "those", "what",
+    "which", "who", "whom", "whose", "if", "when", "where", "how", "why", "at", "by", "from",
+    "into", "is", "are", "was", "were", "be", "been", "all", "some", "any", "no", "not",
+    "him", "her", "them", "me", "us", "you", "it", "everyone", "everybody", "someone",
+    "somebody", "anyone", "anybody", "nobody", "each", "both", "up", "back", "out", "in",
+    "on", "off", "over", "away", "down", "again", "only", "just", "also", "still", "then",
+    "to", "for", "with", "about", "myself", "himself", "herself", "themselves",
+    "yourself", "ourselves", "one", "people", "others", "staff", "support"}
+
+# Verbs whose first object is the person something goes to ("gave Tavi his keys"); not
+# "text" or "ask", which also start noun phrases ("text of your answer").
+_GIVE_VERB = (r"(?i:\b(?:give|gives|gave|given|giving|send|sends|sent|sending|tell|tells|"
+              r"told|show|shows|showed|shown|offer|offered|lend|lent|pay|paid|owe|owed|owes|"
+              r"hand|handed|email|emailed|texted|promise|promised|bring|brought))")
+_POSSESSIVE_AFTER = r"(?=(?i:his|her|their|my|your|our)\b)"
+
+# "sung by", "directed by": the artist of a work follows; the name ends at punctuation
+# or a preposition ("... in 2007").
+_ARTIST_BY = (r"(?i:\b(?:sung|directed|composed|arranged|painted|performed|narrated|"
+              r"illustrated|photographed|choreographed|conducted|sculpted)"
+              r"(?:[ \t]+and[ \t]+\w+)?[ \t]+by)")
+_ARTIST_END = (r"(?=[ \t]*(?:[,.;:!?)]|\n|$|[ \t](?:in|and|with|for|from|on|at|who|whose)"
+               r"\b))")
 
 # Words that follow "my boss" in a sentence, not a name ("my boss Is away" in a shout).
 _VERB_WORDS = {"is", "was", "are", "were", "has", "had", "have", "will", "would", "can",
@@ -306,7 +347,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="European street names written with a suffix, next to a building "
                      "number: 'Rantakatu 14', '8 Lindenstrasse'."),
     Rule("street_prefix", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{_STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
@@ -332,9 +373,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "'Lindqvist 12 Apt. 5'."),
     Rule("street_line", "STREET_ADDRESS",
          _c(rf"(?<![\w.,-])(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
-            rf"(?=\n[ \t>]*[A-ZÀ-ÖØ-ÞĀ-Ž])"), 0.5,
+            rf"(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
          description="An address line of a multi-line block: a number, capitalised name "
-                     "words and a house number, with the town on the next line."),
+                     "words and a house number, with the town (or the unit) on the next "
+                     "line, also in a quoted or list-marked block."),
+    Rule("street_number_town", "STREET_ADDRESS",
+         _c(rf"(?:^|(?<=[\n,:>])[ \t]*|(?<=\b(?:at|to|in|is|on)\s))"
+            rf"(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)(?=[ \t]*,[ \t]*{_CAP})",
+            re.MULTILINE), 0.5,
+         description="A building number, a street name and a house number, then a comma "
+                     "and a capitalised town, where an address starts (line start, after "
+                     "a comma or colon, after 'at', 'to', 'in'): '12 Lindqvist 4, Ostby'."),
     Rule("street_unit", "STREET_ADDRESS",
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
@@ -427,6 +476,44 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+),[ \t]+(?=(?:can|could|would|will|do|did|are|have|"
             r"please|I|you|we|let's|what|where|when|how|why|thank)\b)"), 0.5,
          description="A name addressed at the start of a line: 'Tavi, can you ...'."),
+    Rule("person_vocative_lower", "PERSON",
+         _c(r"(?:^|(?<=\n))[ \t]*(?P<v>[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+),[ \t]+"
+            r"(?=(?:can|could|would|will|do|did|are|have|please|i|you|we|let's|what|where|when|how|why|thank)\b)"),
+         0.5, lower_text_only=True, validate=lambda v: v not in _NOT_VOCATIVES,
+         description="The same in a text with no capital letter: 'tavi, can you ...'."),
+    Rule("person_greeting", "PERSON",
+         _c(r"(?:^|(?<=[\s\"“(]))(?i:hi|hello|hey|hiya|greetings|good\s+(?:morning|afternoon|"
+            r"evening))[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"
+            r"[ \t]*(?=[,!]|\n|$)"), 0.55,
+         validate=lambda v: v.split()[0].lower() not in _NOT_VOCATIVES,
+         description="A name greeted: 'Hi Tavi,', 'Good morning Ines Moreau!'."),
+    Rule("person_greeting_lower", "PERSON",
+         _c(r"(?:^|(?<=[\s\"“(]))(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening))"
+            r"[ \t]+(?P<v>[a-zß-öø-ÿā-ž][\w'’-]+)[ \t]*(?=[,!]|\n|$)"), 0.5,
+         lower_text_only=True, validate=lambda v: v not in _NOT_VOCATIVES,
+         description="The same in a text with no capital letter: 'hi tavi, ...'."),
+    Rule("person_given_to", "PERSON",
+         _c(rf"{_GIVE_VERB}[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"
+            rf"[ \t]+{_POSSESSIVE_AFTER}"), 0.55,
+         validate=lambda v: not {w.lower() for w in v.split()} & _NOT_RECIPIENTS,
+         description="The person something is given, sent or shown, before a possessive: "
+                     "'had given Tavi his address', 'sent Ines her invoice'."),
+    Rule("person_given_to_lower", "PERSON",
+         _c(rf"{_GIVE_VERB}[ \t]+(?P<v>[^\W\d_][\w'’-]+(?:[ \t]+[^\W\d_][\w'’-]+)?)[ \t]+"
+            rf"{_POSSESSIVE_AFTER}"), 0.5, lower_text_only=True,
+         validate=lambda v: not {w.lower() for w in v.split()} & _NOT_RECIPIENTS,
+         description="The same in a text with no capital letter: 'gave tavi his keys'."),
+    Rule("person_author", "PERSON",
+         _c(rf"{_ARTIST_BY}[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+(?:[A-Z]\.?[ \t]+)?"
+            rf"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){{0,2}}){_ARTIST_END}"), 0.5,
+         validate=lambda v: not {w.lower() for w in v.split()} & _NOT_RECIPIENTS,
+         description="The artist of a work: 'sung by Tavi Lund in 2007', 'directed by "
+                     "Ines Moreau and ...' (not 'written by', which names tools and models)."),
+    Rule("person_author_lower", "PERSON",
+         _c(rf"{_ARTIST_BY}[ \t]+(?P<v>[^\W\d_][\w'’-]+(?:[ \t]+(?:[a-z]\.?[ \t]+)?"
+            rf"[^\W\d_][\w'’-]+){{0,2}}){_ARTIST_END}"), 0.5, lower_text_only=True,
+         validate=lambda v: not {w.lower() for w in v.split()} & _NOT_RECIPIENTS,
+         description="The same in a text with no capital letter."),
     Rule("person_kin", "PERSON",
          _c(r"(?i:\b(?:my|our|his|her|their|your)\s+(?:(?:eldest|youngest|older|younger|little|"
             r"big|late|ex|step|grand|new|best)[ -]?)?(?:kid|son|daughter|child|baby|wife|husband|"
@@ -914,6 +1001,12 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                 and nxt not in _ORG_WORDS:
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
+    # In lower-case prose spaCy rarely tags an unfamiliar name PROPN; two neighbouring
+    # words that are no English word ("ask lejla jonsson") are taken for a name.
+    unknown = [bool(lower and words) and t.text.isalpha() and len(t.text) >= 4
+               and not t.is_stop and not ordinary_word(t.text, words) for t in doc]
+    pair = [u and ((i > 0 and unknown[i - 1]) or (i + 1 < len(doc) and unknown[i + 1]))
+            for i, u in enumerate(unknown)]
     for tok in doc:
         word = tok.text.rstrip(".")
         cased = bool(word) and word.isalpha() and (
@@ -921,7 +1014,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         given = cased and len(word) > 1 and _fold(word) in names
         surname = bool(run) and _fold(run[0].text) in names and cased and not tok.is_stop and (
             not lower or tok.pos_ in ("PROPN", "NOUN", "ADJ", "VERB", "X"))
-        if len(run) < 4 and (given or surname or (
+        if len(run) < 4 and (given or surname or (pair[tok.i] and tok.i not in blocked) or (
                 tok.pos_ == "PROPN" and cased and tok.i not in blocked
                 and not (lower and (len(word) < 3 or tok.lower_ in words)))):
             run.append(tok)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from slmconvert.pii.recognizers import given_name, lower_case_prose
+from slmconvert.pii.recognizers import STREET_PREFIX, UPPER, given_name, lower_case_prose
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,8 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
 _PARTICLES = (r"(?:de|del|da|do|di|la|le|du|am|an|im|sur|upon|u|v|z|nad|pod|bei|en|e|y|i|"
               r"van|von|der|den|des)")
-_ADDR_TOKEN = (rf"(?:[A-ZÀ-ÞĀ-ŽΑ-ΩА-Я][\w'’.-]*|\d{{2,6}}(?:-\d{{4}})?|"
-               rf"{_PARTICLES}(?=[ \t]+[A-ZÀ-ÞĀ-ŽΑ-ΩА-Я]))")
+_ADDR_TOKEN = (rf"(?:[{UPPER}][\w'’.-]*|\d{{2,6}}(?:-\d{{4}})?|\d(?=[ \t]+[{UPPER}])|"
+               rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 _CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                        rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
 _CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
@@ -55,10 +55,17 @@ _GAP = re.compile(r"^[\s,>]*$")
 # What may lead an address before the span a recognizer found: the building number and
 # street name of "4417 Kask iela 12 ...", "Brandvik 52 Solberg Heights", or the other
 # street of "the corner of X and Y" / "Ines and ul. Lipowa 3" (an intersection).
-_BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(]))(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)"
-                        r"[ \t]+$")
+_BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(])|(?<=[^\w\s'’.,-]))"
+                        r"(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)[ \t]+$")
+# A unit that starts its line ("...Kask iela 12\n  Apt. 5\n Town"): the street line above
+# belongs to the same address.
+_UNIT_LINE_START = re.compile(r"(?i:apt|apartment|suite|ste|unit|flat)\b\.?[ \t]*#?[ \t]*\w")
+_LINE_ABOVE = re.compile(r"\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
+_LAST_WORD = re.compile(r"(?:^|(?<=[\s:>(])|(?<=[^\w\s'’.,-]))"
+                        r"(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)[ \t,]*$")
+_PREFIX_WORD = re.compile(rf"{STREET_PREFIX}$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
-_AND_BEFORE = re.compile(r"(?:^|(?<=[\s:>]))(?:[A-ZÀ-ÞĀ-ŽΑ-Ω][\w'’.-]*[ \t]+){1,3}and[ \t]+$")
+_AND_BEFORE = re.compile(rf"(?:^|(?<=[\s:>]))(?:[{UPPER}][\w'’.-]*[ \t]+){{1,3}}and[ \t]+$")
 _NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
                            r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b))")
 # A building number before a "name" that ends its line or is followed by a comma:
@@ -85,20 +92,35 @@ def _word_end(text: str, end: int) -> int:
 
 
 def _grow_back(text: str, start: int, lower: bool) -> int:
-    """The start of the address whose recognised part starts at ``start``."""
+    """The start of the address whose recognised part starts at ``start``: back over a
+    building number and street words on its line (over the line above when the part
+    starts with its unit, "Apt. 5"), to a street word ("Pl.", "via" after a number), to
+    the other street of an intersection."""
     words: list[tuple[int, str]] = []
-    pos = start
-    while len(words) < 5 and (m := _BACK_WORD.search(text, 0, pos)):
+    pos, most = start, 5
+    if _UNIT_LINE_START.match(text, start) and (m := _LINE_ABOVE.search(text, 0, start)):
+        pos, most = m.start(), 7
+        w = _LAST_WORD.search(text, 0, pos)
+        if not w or w.group("w").lower().rstrip(".") in _NOT_ADDRESS:
+            most = 0
+        else:
+            words.append((w.start("w"), w.group("w")))
+            pos = w.start("w")
+    while len(words) < most and (m := _BACK_WORD.search(text, 0, pos)):
         w = m.group("w")
-        if w.lower().rstrip(".") in _NOT_ADDRESS:
+        if w.lower().rstrip(".") in _NOT_ADDRESS and not (
+                _PREFIX_WORD.match(w) and _NUMBER_BEFORE.search(text, 0, m.start())):
             break
         words.append((m.start(), w))
         pos = m.start()
     while words and not (words[-1][1][0].isdigit() or words[-1][1][0].isupper() or lower):
         words.pop()  # lead with a building number or a capitalised name
     digit_first = text[start:start + 1].isdigit()
+    prefix = [i for i, (_, w) in enumerate(words) if _PREFIX_WORD.match(w)]
     if words and (digit_first or any(w[0].isdigit() for _, w in words)):
         start = words[-1][0]
+    elif prefix:
+        start = words[prefix[-1]][0]
     if m := _CORNER_BEFORE.search(text, 0, start):
         return m.start()
     if m := _AND_BEFORE.search(text, 0, start):
@@ -108,6 +130,27 @@ def _grow_back(text: str, start: int, lower: bool) -> int:
 
 _NAME_JOIN = re.compile(r"^\s*(?:(?:[A-Z]\.?|van|von|der|den|de|da|di|del|della|du|la|le|ten|"
                         r"ter|bin|ibn|al|el|y)\s+)*$")
+# In lower-case prose an initial is lower case too ("yuria t horiguchi"); "a" and "i"
+# are words there, not initials.
+_NAME_JOIN_LOWER = re.compile(r"^\s*(?:(?:(?![ai]\b)[a-z]\.?|van|von|der|den|de|da|di|del|della|"
+                              r"du|la|le|ten|ter|bin|ibn|al|el|y)\s+)*$")
+# A first name and an initial before a found surname: "marina c goncalves", "Ivo E Moretti".
+_NAME_INITIAL_BEFORE = re.compile(r"(?<![\w'’-])(?P<n>[^\W\d_][\w'’-]+)[ \t]+(?![aiAI]\b)"
+                                  r"[^\W\d_]\.?[ \t]+$")
+# Invisible characters that split a name without a visible gap ("Vaclav \ufeffHorak").
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+_HIDDEN_SPLIT_AFTER = re.compile(rf"[ \t]*[{_INVISIBLE}]+[ \t]*[^\W\d_][\w'’-]*")
+# An initial and a surname after a found first name in lower-case prose: "lothair m quirion".
+_INITIAL_NAME_AFTER = re.compile(r"[ \t]+(?![ai]\b)[a-z]\.?[ \t]+(?P<n>[^\W\d_][\w'’-]+)")
+# The surname after a name that ends in a particle ("Zachary van den | IJssel").
+_PARTICLE_END = re.compile(r"(?:^|[ \t])(?:van|von|der|den|de|da|di|del|della|du|la|le|ten|ter|"
+                           r"dos|das|do)$")
+_SURNAME_AFTER = re.compile(r"[ \t]+(?:IJ|[A-ZÀ-ÖØ-ÞĀ-Ž])[\w'’-]+")
+# A name field whose value holds a found name: the whole value is the name
+# ("name: fjalar marselíusarson" when NER found only the surname).
+_NAME_FIELD = re.compile(r"(?im)^[ \t>*-]*(?:(?:full|first|last|given|family|sur|customer|"
+                         r"contact|guest|passenger|holder|account)[ _]?)?name[ \t]*[:=][ \t]*"
+                         r"(?P<v>[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*$")
 _LIST_ITEM = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
 _NAME_LIST = re.compile(rf"{_LIST_ITEM}(?:,\s*{_LIST_ITEM})+,?\s+(?:and|or|&)\s+{_LIST_ITEM}")
 _LIST_ITEM_LOWER = r"[^\W\d_][\w'’-]+"
@@ -127,6 +170,8 @@ _AND_NAME_AFTER = re.compile(rf"[ \t]+(?:and|or|&)[ \t]+(?P<n>{_CAPNAME}(?:[ \t]
                              rf"(?![\w'’-])")
 _AND_NAME_BEFORE = re.compile(rf"(?<![\w'’-])(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)[ \t]+"
                               rf"(?:and|or|&)[ \t]+$")
+_JOINING_WORDS = {"by", "with", "to", "from", "for", "and", "or", "of", "in", "on", "at",
+                  "as", "is", "was", "if", "so", "but", "than", "like", "about", "via"}
 _NOT_A_NAME_START = {"the", "a", "an", "this", "that", "these", "those", "my", "our", "your",
                      "his", "her", "their", "its", "i", "we", "you", "he", "she", "they",
                      "it", "mr", "mrs", "ms", "dr", "also", "then", "not", "all"}
@@ -147,18 +192,34 @@ def people(text: str, spans: list[Span]) -> list[Span]:
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
             continue
-        for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL):  # "Anke ten Brink", "... MD"
-            if tail := grow.match(text, s.end):
+        for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL, _HIDDEN_SPLIT_AFTER):
+            if tail := grow.match(text, s.end):  # "Anke ten Brink", "... MD"
                 extra.append(Span(s.start, tail.end(), "PERSON", s.score))
+        if lower and (tail := _INITIAL_NAME_AFTER.match(text, s.end)) \
+                and tail.group("n").lower() not in _NOT_A_NAME_START | _JOINING_WORDS:
+            extra.append(Span(s.start, tail.end(), "PERSON", s.score))
+        if _PARTICLE_END.search(text, s.start, s.end) and (
+                tail := _SURNAME_AFTER.match(text, s.end)):
+            extra.append(Span(s.start, tail.end(), "PERSON", s.score))
+        head = _NAME_INITIAL_BEFORE.search(text, 0, s.start)
+        if head and head.group("n").lower() not in _NOT_A_NAME_START | _JOINING_WORDS \
+                and (lower or head.group("n")[0].isupper()):
+            extra.append(Span(head.start("n"), s.end, "PERSON", s.score))
         for joined in (_AND_NAME_AFTER.match(text, s.end),
                        _AND_NAME_BEFORE.search(text, 0, s.start)):
             if joined and joined.group("n").split()[0].lower() not in _NOT_A_NAME_START:
                 extra.append(Span(joined.start("n"), joined.end("n"), "PERSON", 0.5))
+    for m in _NAME_FIELD.finditer(text):
+        a, b = m.span("v")
+        if not {w.lower() for w in m.group("v").split()} & (_JOINING_WORDS | _NOT_A_NAME_START) \
+                and any(s.entity == "PERSON" and a <= s.start and s.end <= b for s in spans):
+            extra.append(Span(a, b, "PERSON", 0.6))
     out = merge([*spans, *extra]) if extra else spans
     out = [Span(s.start, _word_end(text, s.end), s.entity, s.score) if s.entity == "PERSON"
            else s for s in out]
+    join = _NAME_JOIN_LOWER if lower else _NAME_JOIN
     return _join(text, out, lambda a, b, gap: "PERSON" if a.entity == "PERSON" == b.entity
-                 and _NAME_JOIN.match(gap) and "\n" not in gap else None)
+                 and join.match(gap) and "\n" not in gap else None)
 
 
 def _join(text: str, spans: list[Span],
