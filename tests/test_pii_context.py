@@ -156,6 +156,10 @@ def test_split_and_lower_case_names_are_scrubbed(scrubber: Scrubber, text: str,
     "Just say hi Task Output: hi",
     "I gave him his keys and told everyone their seats.",
     "This chart was painted by hand, and the README was written by the agent.",
+    # text in scripts without letter case: no capital is no cue, and names carry no
+    # sentence punctuation
+    "你是一名数据分析师。下面是任务说明，请按要求完成分析。",
+    "검색 결과는 텍스트로 보여 주세요. 키워드로 다시 찾아 주세요.",
 ])
 def test_cues_without_a_name_scrub_nothing(scrubber: Scrubber, text: str) -> None:
     assert persons(scrubber, text) == []

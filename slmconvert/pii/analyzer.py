@@ -176,6 +176,7 @@ class Detector:
             start, end = rec.trim_person(text, r.start + m.start(), r.start + m.end(),
                                          self.words)
             if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
+                    or _NOT_A_NAME_CJK.search(text, start, end) \
                     or rec.not_a_person(text, start, end, orgs, self.words, places) \
                     or (text[end:end + 1] == ":" and rec.field_label(text[start:end])):
                 continue  # the last case: a field label NER ran into ("Phone:")
@@ -221,6 +222,10 @@ _PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")
 
 
 _CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]")
+# Sentence punctuation of Chinese and Japanese, and runs of more than six ideographs,
+# kana or hangul: an English NER model calls such sentences "people", names have neither.
+_NOT_A_NAME_CJK = re.compile(r"[，。！？；：、「」『』（）]"
+                             r"|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{7,}")
 
 
 def code_like(value: str) -> bool:

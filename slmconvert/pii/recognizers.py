@@ -40,7 +40,7 @@ class Rule:
     lower_text_only: bool = False  # only in a text with no capital letter at all
 
     def find(self, text: str) -> Iterator[tuple[int, int, float]]:
-        if self.lower_text_only and any(c.isupper() for c in text):
+        if self.lower_text_only and (any(c.isupper() for c in text) or caseless_script(text)):
             return
         has_v = "v" in self.pattern.groupindex
         for m in self.pattern.finditer(text):
@@ -893,10 +893,17 @@ def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozens
 _CODE_CHARS = frozenset("{}[]()=;<>_|`$\\")
 
 
+def caseless_script(text: str) -> bool:
+    """Most letters are of a script without letter case (Chinese, Japanese, Korean,
+    Arabic, Thai...): no capital letter there says nothing about names."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and sum(c.islower() or c.isupper() for c in letters) < len(letters) / 2
+
+
 def lower_case_prose(text: str) -> bool:
     """Text with no capital letter that reads as prose, not code, JSON or a command
-    line (where lower-case words are identifiers, not names)."""
-    if any(c.isupper() for c in text):
+    line (where lower-case words are identifiers, not names), in a script with case."""
+    if any(c.isupper() for c in text) or caseless_script(text):
         return False
     return sum(c in _CODE_CHARS for c in text) <= 0.02 * max(len(text), 1)
 

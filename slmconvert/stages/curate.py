@@ -204,7 +204,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 class CurateStage(Stage):
     name = "curate"
     # 7: address blocks over the street line above a unit, number-street-number-town,
-    # greeted and lower-case addressed names, names split by invisible characters;
+    # greeted and lower-case addressed names, names split by invisible characters, no
+    # "names" made of Chinese/Japanese sentences or in caseless scripts, no parser;
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
