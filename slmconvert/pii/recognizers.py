@@ -1010,8 +1010,9 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
 
     # In lower-case prose spaCy rarely tags an unfamiliar name PROPN; two neighbouring
     # words that are no English word ("ask lejla jonsson") are taken for a name.
-    unknown = [bool(lower and words) and t.text.isalpha() and len(t.text) >= 4
-               and not t.is_stop and not ordinary_word(t.text, words) for t in doc]
+    unknown = [t.text.isalpha() and len(t.text) >= 4 and not t.is_stop
+               and not ordinary_word(t.text, words) for t in doc] if lower and words \
+        else [False] * len(doc)
     pair = [u and ((i > 0 and unknown[i - 1]) or (i + 1 < len(doc) and unknown[i + 1]))
             for i, u in enumerate(unknown)]
     for tok in doc:

@@ -55,14 +55,14 @@ _GAP = re.compile(r"^[\s,>]*$")
 # What may lead an address before the span a recognizer found: the building number and
 # street name of "4417 Kask iela 12 ...", "Brandvik 52 Solberg Heights", or the other
 # street of "the corner of X and Y" / "Ines and ul. Lipowa 3" (an intersection).
-_BACK_WORD = re.compile(r"(?:^|(?<=[\s:>(])|(?<=[^\w\s'’.,-]))"
-                        r"(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)[ \t]+$")
+_WORD_BEFORE = (r"(?:^|(?<=[\s:>(])|(?<=[^\w\s'’.,-]))"
+                r"(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)")
+_BACK_WORD = re.compile(_WORD_BEFORE + r"[ \t]+$")
 # A unit that starts its line ("...Kask iela 12\n  Apt. 5\n Town"): the street line above
 # belongs to the same address.
 _UNIT_LINE_START = re.compile(r"(?i:apt|apartment|suite|ste|unit|flat)\b\.?[ \t]*#?[ \t]*\w")
 _LINE_ABOVE = re.compile(r"\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
-_LAST_WORD = re.compile(r"(?:^|(?<=[\s:>(])|(?<=[^\w\s'’.,-]))"
-                        r"(?P<w>\d{1,6}[A-Za-z]?\.?|[^\W\d_][\w'’.-]*)[ \t,]*$")
+_LAST_WORD = re.compile(_WORD_BEFORE + r"[ \t,]*$")  # the last word of the line above
 _PREFIX_WORD = re.compile(rf"{STREET_PREFIX}$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_BEFORE = re.compile(rf"(?:^|(?<=[\s:>]))(?:[{UPPER}][\w'’.-]*[ \t]+){{1,3}}and[ \t]+$")
