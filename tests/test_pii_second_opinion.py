@@ -1,0 +1,86 @@
+"""The second NER opinion on names (pii.second_opinion_model): people only the second
+model sees are scrubbed when they are shaped like a name, and nothing else is.
+
+Every sentence here is written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmconvert.errors import ModelUnavailableError
+from slmconvert.pii import recognizers as rec
+from slmconvert.pii.analyzer import second_opinion_model
+from slmconvert.pii.config import SECOND_OPINION_DEFAULT, PiiConfig
+from slmconvert.pii.scrubber import Scrubber
+
+pytestmark = pytest.mark.skipif(
+    second_opinion_model(PiiConfig()) is None,
+    reason=f"{SECOND_OPINION_DEFAULT} is not installed (make setup installs it)")
+
+
+@pytest.fixture(scope="module")
+def both() -> Scrubber:
+    return Scrubber(PiiConfig())
+
+
+@pytest.fixture(scope="module")
+def first_only() -> Scrubber:
+    return Scrubber(PiiConfig(second_opinion_model=None))
+
+
+def persons(scrubber: Scrubber, text: str) -> list[str]:
+    return [text[s.start:s.end] for s in scrubber.scrub_text(text)[1] if s.entity == "PERSON"]
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("I am writing on behalf of Thorvald Kovac regarding the lease.", "Thorvald Kovac"),
+    ("The parcel for Ottilie Obi is at the depot.", "Ottilie Obi"),
+    ("cc: Ottilie Obi", "Ottilie Obi"),
+])
+def test_a_name_only_the_second_model_sees_is_scrubbed(both: Scrubber, first_only: Scrubber,
+                                                       text: str, name: str) -> None:
+    assert name not in persons(first_only, text)  # what the second opinion is for
+    assert name in persons(both, text)
+    assert name not in both.scrub_text(text)[0]
+
+
+@pytest.mark.parametrize("text", [
+    "Escalated by Teodora from the Lisbon office.",  # an inflected verb is no name
+    "Tell Siosaia the build is green.",              # nor an imperative before one
+])
+def test_the_second_opinion_adds_no_ordinary_words(both: Scrubber, first_only: Scrubber,
+                                                   text: str) -> None:
+    assert both.scrub_text(text)[0] == first_only.scrub_text(text)[0]
+    assert text.split()[0] in both.scrub_text(text)[0]
+
+
+@pytest.fixture(scope="module")
+def nlp(both: Scrubber):
+    return both.detector.analyzer.nlp_engine.nlp["en"]
+
+
+@pytest.mark.parametrize(("text", "start", "end", "ok"), [
+    ("We met Ottilie Obi there.", 7, 18, True),
+    ("we met ottilie obi there", 7, 18, True),
+    ("Ask Anneke van der Wal.", 4, 22, True),
+    ("Sent by Maeve O'Rourke.", 8, 22, True),
+    ("we met ottilie there", 7, 14, False),          # one lower-case word: a code word as often
+    ("Read Quiet Gardens first.", 5, 18, False),     # ordinary words: a title or a heading
+    ("Returned by Checkout today.", 12, 20, False),
+    ("Use TestRunner here.", 4, 14, False),          # code shapes
+    ("Set ORDER_BY now.", 4, 12, False),
+    ('Read \\"rows\\" now.', 5, 13, False),
+    ("Call Room 101 now.", 5, 13, False),            # digits
+])
+def test_what_a_second_opinion_name_looks_like(nlp, both: Scrubber, text: str, start: int,
+                                               end: int, ok: bool) -> None:
+    span = nlp(text).char_span(start, end, alignment_mode="expand")
+    assert rec.second_opinion_name(span, both.detector.words) is ok, span.text
+
+
+def test_the_second_model_is_named_in_the_label_and_can_be_switched_off(
+        both: Scrubber, first_only: Scrubber) -> None:
+    assert "+ en_core_web_md-3.7" in both.detector.model_label
+    assert "+" not in first_only.detector.model_label
+    with pytest.raises(ModelUnavailableError, match="not installed"):
+        Scrubber(PiiConfig(second_opinion_model="no_such_spacy_model"))
