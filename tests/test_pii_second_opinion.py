@@ -61,7 +61,7 @@ def nlp(both: Scrubber):
 
 @pytest.mark.parametrize(("text", "start", "end", "ok"), [
     ("We met Ottilie Obi there.", 7, 18, True),
-    ("we met ottilie obi there", 7, 18, True),
+    ("we met ottilie kowalczyk there", 7, 24, True),
     ("Ask Anneke van der Wal.", 4, 22, True),
     ("Sent by Maeve O'Rourke.", 8, 22, True),
     ("we met ottilie there", 7, 14, False),          # one lower-case word: a code word as often
@@ -84,3 +84,17 @@ def test_the_second_model_is_named_in_the_label_and_can_be_switched_off(
     assert "+" not in first_only.detector.model_label
     with pytest.raises(ModelUnavailableError, match="not installed"):
         Scrubber(PiiConfig(second_opinion_model="no_such_spacy_model"))
+
+
+@pytest.mark.parametrize(("text", "start", "end", "ok"), [
+    ("we met ottilie kowalczyk there and then we left", 7, 24, True),
+    ("we met import numpy there and then we left", 7, 19, False),      # a plain word in it
+    ("We met ottilie kowalczyk there and then we left", 7, 24, False),  # not lower-case prose
+    ("import numpy as np\nimport json, os", 0, 12, False),              # code
+    ("morgen wordt het weer zonnig met een lichte bries", 30, 49, False),  # not English
+])
+def test_lower_case_names_only_in_english_lower_case_prose(nlp, both: Scrubber, text: str,
+                                                           start: int, end: int,
+                                                           ok: bool) -> None:
+    span = nlp(text).char_span(start, end, alignment_mode="expand")
+    assert rec.second_opinion_name(span, both.detector.words) is ok, span.text

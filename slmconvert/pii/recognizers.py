@@ -934,13 +934,22 @@ _TITLE_NAME_WORD = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[^\W\d_a-zß-ÿ][^\W\
                               r"(?:[-'’][^\W\d_][^\W\d_A-ZÀ-Þ]*)*\.?")
 
 
+def english_words(doc: Any, words: frozenset[str]) -> bool:
+    """Whether most words of a spaCy doc are English (dictionary or function words): in
+    other languages an English model's guesses at lower-case names are noise."""
+    seen = [t for t in doc if t.is_alpha and len(t) > 1]
+    known = sum(t.is_stop or t.lower_ in words or t.lemma_.lower() in words for t in seen)
+    return known >= len(seen) / 2
+
+
 def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     """Whether a person (a spaCy span of the first model's doc) that only the second NER
     model saw may be one: letters only (no digits, quotes, brackets or code); every word
     in title case ("Tavi Rand") with one the tagger calls a proper noun, or two or more
-    words all in lower case ("tavi rand"); particles allowed; and not made of ordinary
-    English words alone (inflected forms included) unless one is a given name ("Guilty
-    Pleasures" is a title, "Escalated" a verb)."""
+    words all in lower case ("tavi rand") in English lower-case prose; particles allowed.
+    In title case not every word may be an ordinary English word (inflected forms
+    included) unless one is a given name ("Guilty Pleasures" is a title, "Escalated" a
+    verb); in lower case, none may be ("import numpy" is code)."""
     value = re.sub(r"['’]s$", "", span.text.strip())
     if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
         return False
@@ -949,17 +958,19 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     if not named:
         return False
     if value.islower():
-        if len(value.split()) < 2:
+        if len(value.split()) < 2 or not lower_case_prose(span.doc.text) \
+                or not english_words(span.doc, words):
             return False
     elif not (all(_TITLE_NAME_WORD.fullmatch(t) for t in value.split()
                   if t.lower() not in _NAME_PARTICLES)
               and any(t.pos_ == "PROPN" for t in named)):
         return False
     content = [t for t in named if len(t.text.rstrip(".")) > 1]
-    return bool(content) and not all(
-        ordinary_word(t.text, words)
-        or (t.lemma_.lower() in words and _fold(t.text) not in first_names())
-        for t in content)
+    plain = [ordinary_word(t.text, words)
+             or (t.lemma_.lower() in words and _fold(t.text) not in first_names())
+             for t in content]
+    # in lower case, where nothing marks a proper noun, no word of it may be a plain one
+    return bool(content) and not (any(plain) if value.islower() else all(plain))
 
 
 # Prepositions after which a capitalised word with no given name in it is a place.
