@@ -91,10 +91,28 @@ def test_the_second_model_is_named_in_the_label_and_can_be_switched_off(
     ("we met import numpy there and then we left", 7, 19, False),      # a plain word in it
     ("We met ottilie kowalczyk there and then we left", 7, 24, False),  # not lower-case prose
     ("import numpy as np\nimport json, os", 0, 12, False),              # code
-    ("morgen wordt het weer zonnig met een lichte bries", 30, 49, False),  # not English
+    ("morgen wordt het weer zonnig met een lichte bries", 30, 49, False),  # plain words
+    ("saya ingin memesan tiket kereta untuk besok", 11, 25, False),       # not English
 ])
 def test_lower_case_names_only_in_english_lower_case_prose(nlp, both: Scrubber, text: str,
                                                            start: int, end: int,
                                                            ok: bool) -> None:
     span = nlp(text).char_span(start, end, alignment_mode="expand")
     assert rec.second_opinion_name(span, both.detector.words) is ok, span.text
+
+
+def test_the_second_model_reads_only_lines_where_a_new_name_can_be(nlp, both: Scrubber) -> None:
+    text = ("def load(path: Path) -> dict:\n"
+            "    return json.loads(path.read_text())\n"
+            "# reviewed by Ottilie Kowalczyk\n"
+            "Owner: Anna Smith\n"
+            "The Report is Ready")
+    doc = nlp(text)
+    words = both.detector.words
+    people = [(text.index("Anna Smith"), text.index("Anna Smith") + 10)]
+    parts = [text[a:b] for a, b in rec.second_opinion_lines(doc, people, words)]
+    assert parts == ["# reviewed by Ottilie Kowalczyk"]  # code, found names, plain words: no
+    prose = "we met ottilie kowalczyk there and then we left"
+    assert rec.second_opinion_lines(nlp(prose), [], words) == [(0, len(prose))]
+    assert rec.second_opinion_lines(nlp("saya ingin memesan tiket kereta untuk besok"), [],
+                                    words) == []  # lower-case prose, not English

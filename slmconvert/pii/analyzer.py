@@ -147,13 +147,13 @@ def _ner_only(location: str) -> Any:
 
 
 def _trim_words(span: Any, words: frozenset[str]) -> Any:
-    """A "person" without the ordinary words at its ends that the tagger does not call
-    proper nouns: "Tell Tavi" -> "Tavi", "tavi lives" -> "tavi"."""
+    """A "person" without the function and ordinary words at its ends that the tagger
+    does not call proper nouns: "Tell Tavi" -> "Tavi", "tavi lives" -> "tavi"."""
     first, last = span.start, span.end - 1
     doc = span.doc
-    while first < last and doc[first].pos_ != "PROPN" and rec.ordinary_word(doc[first].text, words):
+    while first < last and doc[first].pos_ != "PROPN" and rec.plain_word(doc[first], words):
         first += 1
-    while last > first and doc[last].pos_ != "PROPN" and rec.ordinary_word(doc[last].text, words):
+    while last > first and doc[last].pos_ != "PROPN" and rec.plain_word(doc[last], words):
         last -= 1
     return doc.char_span(doc[first].idx, doc[last].idx + len(doc[last]), label=span.label_)
 
@@ -233,19 +233,28 @@ class Detector:
             out.append(Span(start, end, r.entity_type, r.score))
         return out
 
-    def _second_opinion(self, second: Any, arts: Iterable[tuple[str, Any]],
-                        texts: list[str]) -> Iterator[tuple[str, Any]]:
+    def _second_opinion(self, second: Any, arts: Iterable[tuple[str, Any]]
+                        ) -> Iterator[tuple[str, Any]]:
         """The first model's artifacts with the second model's people added where the first
-        found no person, when they are shaped like a name (:func:`rec.second_opinion_name`)."""
-        docs = second.pipe(texts, batch_size=self.cfg.batch_size, n_process=self.cfg.workers)
-        for (text, artifacts), other in zip(arts, docs, strict=True):
-            people = [(e.start_char, e.end_char) for e in artifacts.entities
-                      if e.label_ == "PERSON"]
-            for ent in other.ents:
-                if ent.label_ != "PERSON" or any(a < ent.end_char and ent.start_char < b
-                                                 for a, b in people):
+        found no person, when they are shaped like a name (:func:`rec.second_opinion_name`).
+        The second model reads only the lines where such a name can be
+        (:func:`rec.second_opinion_lines`)."""
+        done = list(arts)
+        people = [[(e.start_char, e.end_char) for e in artifacts.entities
+                   if e.label_ == "PERSON"] for _, artifacts in done]
+        parts = [(i, a, b) for i, (_, artifacts) in enumerate(done)
+                 for a, b in rec.second_opinion_lines(artifacts.tokens, people[i], self.words)]
+        docs = second.pipe((done[i][0][a:b] for i, a, b in parts),
+                           batch_size=self.cfg.batch_size, n_process=self.cfg.workers)
+        seen: list[list[tuple[int, int]]] = [[] for _ in done]
+        for (i, a, _), doc in zip(parts, docs, strict=True):
+            seen[i].extend((a + e.start_char, a + e.end_char) for e in doc.ents
+                           if e.label_ == "PERSON")
+        for (text, artifacts), found, theirs in zip(done, people, seen, strict=True):
+            for start, end in theirs:
+                if any(a < end and start < b for a, b in found):
                     continue
-                span = artifacts.tokens.char_span(ent.start_char, ent.end_char, label="PERSON",
+                span = artifacts.tokens.char_span(start, end, label="PERSON",
                                                   alignment_mode="expand")
                 if span is None:
                     continue
@@ -253,7 +262,7 @@ class Detector:
                 if rec.second_opinion_name(span, self.words):
                     artifacts.entities.append(span)
                     artifacts.scores.append(SECOND_OPINION_SCORE)
-                    people.append((span.start_char, span.end_char))
+                    found.append((span.start_char, span.end_char))
             yield text, artifacts
 
     def analyze(self, texts: Sequence[str], allow: Sequence[Iterable[str]] | None = None
@@ -266,7 +275,7 @@ class Detector:
             arts = engine.process_batch(todo, language="en", batch_size=self.cfg.batch_size,
                                         n_process=self.cfg.workers)
             if self.second is not None:
-                arts = self._second_opinion(self.second, arts, todo)
+                arts = self._second_opinion(self.second, arts)
             for text, artifacts in arts:
                 results = self.analyzer.analyze(text=text, language="en",
                                                 entities=self.entities,

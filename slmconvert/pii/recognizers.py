@@ -942,6 +942,33 @@ def english_words(doc: Any, words: frozenset[str]) -> bool:
     return known >= len(seen) / 2
 
 
+def plain_word(token: Any, words: frozenset[str]) -> bool:
+    """A spaCy token that is a function word or an ordinary English word, inflected forms
+    included, and no given name."""
+    return token.is_stop or ordinary_word(token.text, words) or (
+        token.lemma_.lower() in words and _fold(token.text) not in first_names())
+
+
+def second_opinion_lines(doc: Any, people: Sequence[tuple[int, int]],
+                         words: frozenset[str]) -> list[tuple[int, int]]:
+    """The parts of a text (character ranges of the first model's doc) where a second NER
+    model may find a name :func:`second_opinion_name` accepts: the whole of English
+    lower-case prose; otherwise each line with a title-case word that is no ordinary
+    word, outside the people found already. The rest needs no second look."""
+    text = doc.text
+    if lower_case_prose(text):
+        return [(0, len(text))] if english_words(doc, words) else []
+    lines: list[tuple[int, int]] = []
+    for t in doc:
+        if (lines and t.idx < lines[-1][1]) or len(t) < 2 \
+                or not _TITLE_NAME_WORD.fullmatch(t.text) \
+                or any(a <= t.idx < b for a, b in people) or plain_word(t, words):
+            continue
+        end = text.find("\n", t.idx)
+        lines.append((text.rfind("\n", 0, t.idx) + 1, len(text) if end < 0 else end))
+    return lines
+
+
 def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     """Whether a person (a spaCy span of the first model's doc) that only the second NER
     model saw may be one: letters only (no digits, quotes, brackets or code); every word
@@ -966,9 +993,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
               and any(t.pos_ == "PROPN" for t in named)):
         return False
     content = [t for t in named if len(t.text.rstrip(".")) > 1]
-    plain = [ordinary_word(t.text, words)
-             or (t.lemma_.lower() in words and _fold(t.text) not in first_names())
-             for t in content]
+    plain = [plain_word(t, words) for t in content]
     # in lower case, where nothing marks a proper noun, no word of it may be a plain one
     return bool(content) and not (any(plain) if value.islower() else all(plain))
 
