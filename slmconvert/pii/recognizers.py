@@ -929,9 +929,17 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
 # Lower-case words inside a name: "Anna van der Berg", "Omar bin Said".
 _NAME_PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "della", "du", "la",
                    "le", "ten", "ter", "bin", "ibn", "al", "el", "dos", "das", "do"}
-# One word of a name in title case: "Anna", "O'Neill", "McKay", "Jean-Luc", "J.".
-_TITLE_NAME_WORD = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[^\W\d_a-zß-ÿ][^\W\d_A-ZÀ-Þ]*"
-                              r"(?:[-'’][^\W\d_][^\W\d_A-ZÀ-Þ]*)*\.?")
+# The prefixes of a title-case name word with a second capital: "McKay", "O'Neill".
+_NAME_PREFIX = re.compile(r"(?:Mc|Mac|O['’]|D['’])(?=[^\W\d_])")
+
+
+def title_name_word(word: str) -> bool:
+    """One word of a name in title case, in any script with letter case: "Anna", "Иван",
+    "Łukasz", "O'Neill", "McKay", "Jean-Luc", "J."; not "ANNA", "łódź" or "TestRunner"."""
+    word = _NAME_PREFIX.sub("", word.removesuffix("."), count=1)
+    parts = re.split(r"[-'’]", word)
+    return all(p and p.isalpha() and p[0].isupper() and not any(c.isupper() for c in p[1:])
+               for p in parts) and (len(parts[0]) > 1 or len(parts) == 1)
 
 
 def english_words(doc: Any, words: frozenset[str]) -> bool:
@@ -961,7 +969,7 @@ def second_opinion_lines(doc: Any, people: Sequence[tuple[int, int]],
     lines: list[tuple[int, int]] = []
     for t in doc:
         if (lines and t.idx < lines[-1][1]) or len(t) < 2 \
-                or not _TITLE_NAME_WORD.fullmatch(t.text) \
+                or not title_name_word(t.text) \
                 or any(a <= t.idx < b for a, b in people) or plain_word(t, words):
             continue
         end = text.find("\n", t.idx)
@@ -988,7 +996,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
         if len(value.split()) < 2 or not lower_case_prose(span.doc.text) \
                 or not english_words(span.doc, words):
             return False
-    elif not (all(_TITLE_NAME_WORD.fullmatch(t) for t in value.split()
+    elif not (all(title_name_word(t) for t in value.split()
                   if t.lower() not in _NAME_PARTICLES)
               and any(t.pos_ == "PROPN" for t in named)):
         return False
