@@ -134,6 +134,11 @@ def spacy_engine(spacy_model: str, full: bool = False) -> Any:
     return engine
 
 
+def _label(meta: dict[str, Any]) -> str:
+    """A spaCy model as the scrubber's label names it: ``en_core_web_md-3.8.0``."""
+    return f"{meta.get('lang', 'en')}_{meta.get('name')}-{meta.get('version')}"
+
+
 def _ner_only(location: str) -> Any:
     """A spaCy model with its NER and what feeds it, nothing else: the shared tok2vec goes
     too when the NER has a tok2vec of its own (en_core_web_md's does). A model trained for
@@ -191,16 +196,13 @@ class Detector:
         extra = [rec.pattern_rule(n, p.entity, p.regex, p.score) for n, p in cfg.patterns.items()]
         self.rules = rec.select(cfg.recognizers, extra)
         engine = spacy_engine(self.spacy_model)
-        meta = engine.nlp["en"].meta
-        self.model_label = f"{meta.get('lang', 'en')}_{meta.get('name')}-{meta.get('version')}"
+        self.model_label = _label(engine.nlp["en"].meta)
         self.words = rec.vocabulary(engine.nlp["en"])
         self.second = None
         second = second_opinion_model(cfg)
         if second is not None:
             self.second = _ner_only(second)
-            meta = self.second.meta
-            self.model_label += (f" + {meta.get('lang', 'en')}_{meta.get('name')}"
-                                 f"-{meta.get('version')}")
+            self.model_label += f" + {_label(self.second.meta)}"
         ours = rec.presidio_recognizer(self.rules, words=self.words)
         if cfg.presidio_defaults:
             self.analyzer = presidio_stock_analyzer(self.spacy_model, [ours], engine)
