@@ -221,12 +221,16 @@ class Detector:
         self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
 
     def _spans(self, text: str, r: Any, orgs: frozenset[int],
-               places: frozenset[tuple[int, int]] = frozenset()) -> list[Span]:
+               places: frozenset[tuple[int, int]] = frozenset(), doc: Any = None
+               ) -> list[Span]:
         """The spans of one result. A "person" is cut at line breaks (NER runs a name into
         the job title on the next line), each line's part trimmed to its name and dropped
         when it is a path, code, an organisation, a place, a product or a title."""
         if r.entity_type != "PERSON":
-            return [Span(r.start, r.end, r.entity_type, r.score)]
+            ent = doc.char_span(r.start, r.end, label=r.entity_type, alignment_mode="expand") \
+                if doc is not None else None
+            return [Span(r.start, r.end, r.entity_type, r.score,
+                         guess=ent is not None and rec.guessed_label(ent))]
         out = []
         for m in re.finditer(r"\S(?:[^\n]*\S)?", text[r.start:r.end]):  # each line, stripped
             start, end = rec.trim_person(text, r.start + m.start(), r.start + m.end(),
@@ -294,7 +298,8 @@ class Detector:
                                    if e.label_ in ("GPE", "LOC", "LOCATION"))
                 self._cache[text] = [s for r in results
                                      if r.score >= self.cfg.threshold(r.entity_type)
-                                     for s in self._spans(text, r, orgs, places)]
+                                     for s in self._spans(text, r, orgs, places,
+                                                          artifacts.tokens)]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []

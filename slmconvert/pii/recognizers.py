@@ -178,6 +178,10 @@ UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
 _CAP = rf"[{UPPER}][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
+# Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only) and
+# British ("SW1A 1AA", "M1 1AE").
+_POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
+                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2})")
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
 _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*{_CAP}(?:\s+{_CAP}){{0,3}}?)?"
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
@@ -408,20 +412,22 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Intersections: 'the corner of Oak Street and 5th Avenue', 'the "
                      "corner of ul. Lipowa 3 and Mill Road'."),
     Rule("postal_after_place", "STREET_ADDRESS",
-         _c(r"(?<=[A-Za-zÀ-ÿ])(?:,\s*|\s+|\n\s*)(?P<v>\d{4,6}(?:-\d{4})?)(?![\w-])"
+         _c(rf"(?<=[A-Za-zÀ-ÿ])(?:,\s*|\s+|\n\s*)(?P<v>\d{{4,6}}(?:-\d{{4}})?|{_POSTAL_ALNUM})"
+            r"(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
                   "postcode"), context_score=0.5,
          description="A postal code closing an address block ('Tampere 33100')."),
     Rule("postal_in_place", "STREET_ADDRESS",
-         _c(r"\b(?:in|at|from)\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*\s+){1,3}"
-            r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}(?:[- ]\d{2,4})?)(?![\w-])"
+         _c(r"\b(?:in|at|from)\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*\s+){1,3}(?:\d{1,2}\s+)?"
+            rf"(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"
             r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45,
-         description="A postal code after a place in running text: 'an office in Tampere "
-                     "33100 in its new building' (years are not postal codes)."),
+         description="A postal code after a place (and its district number) in running "
+                     "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
+                     "0B1' (years are not postal codes)."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            r"(?P<v>\d{2,6}(?:[- ]\d{2,4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2})(?![\w-])"), 0.6,
+            rf"(?P<v>\d{{2,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"), 0.6,
          description="A postal code of any national shape after its label: 'ZIP: 48213', "
                      "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)
@@ -554,7 +560,15 @@ _NOT_PERSON_LABELS = {"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_
                       "ORDINAL"}
 # Of those, the labels NER gives to words it does not know (not numbers or dates).
 _GUESSED_LABELS = {"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW",
-                   "LANGUAGE"}
+                   "LANGUAGE", "LOCATION", "NRP"}
+
+
+def guessed_label(span: Any) -> bool:
+    """A place, product or nationality label (spaCy's or Presidio's name for it) on words
+    the model has no vector for: a guess. The md model calls most unfamiliar foreign
+    names GPE or LOC ("Ojuolape will call")."""
+    return span.label_ in _GUESSED_LABELS and bool(span.doc.vocab.vectors.size) \
+        and all(t.is_oov for t in span)
 _ORG_WORDS = {
     "inc", "corp", "corporation", "company", "co", "ltd", "llc", "plc", "gmbh", "ag", "sa",
     "group", "bank", "university", "college", "school", "institute", "airlines", "airline",
@@ -931,15 +945,39 @@ _NAME_PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "della",
                    "le", "ten", "ter", "bin", "ibn", "al", "el", "dos", "das", "do"}
 # The prefixes of a title-case name word with a second capital: "McKay", "O'Neill".
 _NAME_PREFIX = re.compile(r"(?:Mc|Mac|O['’]|D['’])(?=[^\W\d_])")
+_DUTCH_IJ = re.compile(r"^IJ(?=[^\W\d_])")  # Dutch capitalises both letters: "IJssel"
 
 
 def title_name_word(word: str) -> bool:
     """One word of a name in title case, in any script with letter case: "Anna", "Иван",
-    "Łukasz", "O'Neill", "McKay", "Jean-Luc", "J."; not "ANNA", "łódź" or "TestRunner"."""
-    word = _NAME_PREFIX.sub("", word.removesuffix("."), count=1)
+    "Łukasz", "O'Neill", "McKay", "IJzerman", "Jean-Luc", "J."; not "ANNA", "łódź" or
+    "TestRunner"."""
+    word = _NAME_PREFIX.sub("", _DUTCH_IJ.sub("Ij", word.removesuffix(".")), count=1)
     parts = re.split(r"[-'’]", word)
     return all(p and p.isalpha() and p[0].isupper() and not any(c.isupper() for c in p[1:])
                for p in parts) and (len(parts[0]) > 1 or len(parts) == 1)
+
+
+# Titles and forms of address written before a name: part of the text, not of the name.
+_HONORIFICS = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "professor", "sir", "dame", "lord",
+               "lady", "king", "queen", "prince", "princess", "president", "senator", "judge",
+               "captain", "general", "uncle", "aunt", "auntie", "saint", "st", "father",
+               "mother", "brother", "sister", "officer", "coach", "doctor", "pastor", "rabbi",
+               "imam", "reverend", "rev", "chairman", "minister", "mayor", "governor", "chief",
+               "sergeant", "colonel", "major", "detective", "nurse", "grandma", "grandpa",
+               "dear", "hi", "hello", "hey", "thanks", "cc"}
+
+
+def name_neighbour(word: str) -> bool:
+    """A title-case word that, written next to a found name in the middle of a sentence,
+    is more of that name ("the Drew | Graham version", "a | Homer Walker | fan"): letters
+    only, not a function, calendar, verb, organisation or street word, a title ("Dr",
+    "President") or a legal form."""
+    bare = re.sub(r"['’]s$", "", word)
+    low = bare.lower()
+    return len(bare) > 1 and title_name_word(bare) and low not in (
+        _FUNCTION_WORDS | _CALENDAR_WORDS | _VERB_WORDS | _ORG_WORDS | _HONORIFICS
+        | _NOT_VOCATIVES | _PLACE_BEFORE) and not _legal_form(bare)
 
 
 def english_words(doc: Any, words: frozenset[str]) -> bool:
@@ -1058,12 +1096,9 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     lower = lower_case_prose(doc.text)
     blocked: set[int] = set()
     for ent in doc.ents:
-        # A place or product label on words the model has no vector for is a guess: the
-        # md model calls most unfamiliar foreign names GPE or LOC ("Ojuolape will call").
+        # A guessed place or product label (:func:`guessed_label`) does not block a name.
         # Real places in place context are left by ``place_or_org_context``.
-        if ent.label_ in _NOT_PERSON_LABELS and not (
-                ent.label_ in _GUESSED_LABELS and doc.vocab.vectors.size
-                and all(t.is_oov for t in ent)):
+        if ent.label_ in _NOT_PERSON_LABELS and not guessed_label(ent):
             blocked.update(range(ent.start, ent.end))
     run: list[Any] = []
 
@@ -1088,12 +1123,19 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                 and nxt not in _ORG_WORDS:
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
 
-    # In lower-case prose spaCy rarely tags an unfamiliar name PROPN; two neighbouring
-    # words that are no English word ("ask lejla jonsson") are taken for a name.
+    # In English lower-case prose spaCy rarely tags an unfamiliar name PROPN; two
+    # neighbouring words that are no English word ("ask lejla jonsson") are taken for a
+    # name. (In another language most words are no English word.)
     unknown = [t.text.isalpha() and len(t.text) >= 4 and not t.is_stop
-               and not ordinary_word(t.text, words) for t in doc] if lower and words \
-        else [False] * len(doc)
-    pair = [u and ((i > 0 and unknown[i - 1]) or (i + 1 < len(doc) and unknown[i + 1]))
+               and not ordinary_word(t.text, words) for t in doc] \
+        if lower and words and english_words(doc, words) else [False] * len(doc)
+    # One such word alone is a name when it has letters English writes without accents
+    # ("says rajkovič") in English prose: no English word folds to it.
+    foreign = [u and _fold(t.text) != t.lower_ and not ordinary_word(_fold(t.text), words)
+               for u, t in zip(unknown, doc, strict=True)] \
+        if any(unknown) else [False] * len(doc)
+    pair = [u and ((i > 0 and unknown[i - 1]) or (i + 1 < len(doc) and unknown[i + 1])
+                   or foreign[i])
             for i, u in enumerate(unknown)]
     for tok in doc:
         word = tok.text.rstrip(".")

@@ -4,10 +4,16 @@ name, growing a street address over its whole block."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from slmconvert.pii.recognizers import STREET_PREFIX, UPPER, given_name, lower_case_prose
+from slmconvert.pii.recognizers import (
+    STREET_PREFIX,
+    UPPER,
+    given_name,
+    lower_case_prose,
+    name_neighbour,
+)
 
 
 @dataclass(frozen=True)
@@ -16,6 +22,7 @@ class Span:
     end: int
     entity: str
     score: float
+    guess: bool = False  # a place or nationality NER guessed for words it does not know
 
 
 # An address that overlaps a number found as a phone or a name holds it, not the reverse:
@@ -177,7 +184,48 @@ _NOT_A_NAME_START = {"the", "a", "an", "this", "that", "these", "those", "my", "
                      "it", "mr", "mrs", "ms", "dr", "also", "then", "not", "all"}
 
 
-def people(text: str, spans: list[Span]) -> list[Span]:
+# The words next to a found name, and what marks the start of a sentence before a word.
+_WORD_AFTER_NAME = re.compile(r"[ \t]+(?P<n>[^\W\d_][\w'’-]*)(?![\w'’-])")
+_WORD_BEFORE_NAME = re.compile(r"(?:^|(?<=[^\w'’-]))(?P<n>[^\W\d_][\w'’-]*)[ \t]+$")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“”(\[«»>*#|•-])[ \t]*$")
+_LINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def _headline(text: str, pos: int) -> bool:
+    """The line holding ``pos`` is a title-case headline ("Anna Wins Gold At Home"):
+    there a capital letter says nothing about names. (A short line of capitalised words
+    is more often a name line of an address or a signature.)"""
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    words = _LINE_WORD.findall(text, a, len(text) if b < 0 else b)
+    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
+    """The found name ``s`` grown over a title-case word right before or after it in the
+    middle of a sentence ("The Drew Graham version" when NER found only "Graham", "a
+    Homer Walker fan" when it found "Homer"): capitals there mark a name, as long as the
+    word is no function word, title or company word (:func:`name_neighbour`) and no
+    place, organisation or date found apart from the name (a guessed place does not
+    count: NER calls many unfamiliar given names places)."""
+    def apart(a: int, b: int) -> bool:
+        return not any(o.start < b and a < o.end and not (o.start < s.end and s.start < o.end)
+                       and not o.guess for o in others)
+
+    out = []
+    if not (text[s.start].isalpha() and text[s.end - 1].isalpha()):
+        return []  # a "name" with a table border or a quote in it ("Ana Lima  |")
+    before = _WORD_BEFORE_NAME.search(text, max(0, s.start - 40), s.start)
+    if before and name_neighbour(before.group("n")) and apart(*before.span("n")) \
+            and not _SENTENCE_START.search(text, max(0, before.start() - 8), before.start()):
+        out.append(Span(before.start("n"), s.end, "PERSON", s.score))
+    after = _WORD_AFTER_NAME.match(text, s.end)
+    if after and name_neighbour(after.group("n")) and apart(*after.span("n")):
+        out.append(Span(s.start, after.end("n"), "PERSON", s.score))
+    return out if out and not _headline(text, s.start) else []
+
+
+def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Span]:
     """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg'),
     call every member of a list a person when two of its members are people, and the
     capitalised name joined to a person by "and" ("Okafor and Lindqvist") a person too."""
@@ -192,6 +240,8 @@ def people(text: str, spans: list[Span]) -> list[Span]:
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
             continue
+        if not lower:
+            extra += _name_neighbours(text, s, others)
         for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL, _HIDDEN_SPLIT_AFTER):
             if tail := grow.match(text, s.end):  # "Anke ten Brink", "... MD"
                 extra.append(Span(s.start, tail.end(), "PERSON", s.score))
@@ -243,20 +293,42 @@ _BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?(?P<line>(?=[^\n
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
 _REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’.-]*\)?[ \t]*,?[ \t]*){1,3}?)"
                            r"[ \t]*(?=\n|$)")
+# The same at the end of a sentence ("... Linwood, WA 25130. I moved"), and the last line
+# of a block that ends one ("\n Norway 25130?"): taken only when it reads as an address
+# (:func:`_address_words`), not as the rest of the sentence.
+_REST_OF_SENTENCE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’-]*\)?[ \t]*,?[ \t]*)"
+                               r"{1,3}?)[ \t]*(?=[.?!]+(?:\s|$))")
+_LAST_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"
+                              r"(?P<line>[^\W_][^\n:@?!.]{0,39}?)[ \t]*(?=[.?!]+[ \t]*(?:\n|$))")
+
+
+def _address_words(part: str) -> bool:
+    """Words that can end an address: each a number or capitalised (a town, region,
+    country or postal code) or the one lower-case word of a missing region ("nan"),
+    with at least one number or capital letter."""
+    words = part.replace(",", " ").split()
+    return bool(words) and any(c.isdigit() or c.isupper() for c in part) \
+        and sum(not (w[0].isdigit() or w[0].isupper() or w[0] == "(") for w in words) <= 1 \
+        and not any(w.lower() in _NOT_ADDRESS for w in words)
 
 
 def _block_end(text: str, end: int) -> int:
     """The end of the address block an address ending at ``end`` belongs to: the rest of
-    its line when that is a few words (", nan 18237"), then each following line while it
-    is short and looks like an address line (town, region, country, postal code), up
-    to a blank line; at most four lines."""
+    its line when that is a few words (", nan 18237") or, before the end of a sentence,
+    a few address words; then each following line while it is short and looks like an
+    address line (town, region, country, postal code), up to a blank line, the last of
+    which may end its sentence; at most four lines."""
     if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,"):
+        end = m.end("rest")
+    elif (m := _REST_OF_SENTENCE.match(text, end)) and _address_words(m.group("rest")):
         end = m.end("rest")
     for _ in range(4):
         if text[end:end + 1] not in ("", "\n", " ", "\t", ","):
             break
         m = _BLOCK_LINE.match(text, end)
         if not m or len(m.group("line").split()) > 5:
+            if (m := _LAST_BLOCK_LINE.match(text, end)) and _address_words(m.group("line")):
+                end = m.end("line")
             break
         end = m.end("line")
     return end

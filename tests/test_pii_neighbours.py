@@ -1,0 +1,125 @@
+"""A found name grows over the title-case word next to it in mid-sentence; postal codes
+with letters; an address block that ends a sentence.
+
+Every sentence here is written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmconvert.pii.config import PiiConfig
+from slmconvert.pii.recognizers import RULES, name_neighbour
+from slmconvert.pii.scrubber import Scrubber
+from slmconvert.pii.spans import Span, people
+
+
+def grown(text: str, name: str, others: list[Span] | None = None) -> list[str]:
+    start = text.index(name)
+    spans = people(text, [Span(start, start + len(name), "PERSON", 0.85)], others or [])
+    return [text[s.start:s.end] for s in spans if s.entity == "PERSON"]
+
+
+@pytest.mark.parametrize(("text", "found", "name"), [
+    ("We played the Brannigan Okoro record twice.", "Okoro", "Brannigan Okoro"),
+    ("She was always a huge Tilda Vance fan, like her mother.", "Tilda", "Tilda Vance"),
+    ("The board thanked Quillon's Maretta Sorvik for the report.", "Sorvik", "Maretta Sorvik"),
+    ("The song is by Celandine IJsbrand, sadly.", "Celandine", "Celandine IJsbrand"),
+])
+def test_a_title_case_word_next_to_a_name_in_mid_sentence_is_part_of_it(
+        text: str, found: str, name: str) -> None:
+    assert grown(text, found) == [name]
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("Yesterday I met him. Brannigan Okoro left early.", "Okoro"),   # starts a sentence
+    ("Please ask Dr Okoro about the results.", "Okoro"),              # a title
+    ("We spoke to Okoro Monday about it.", "Okoro"),                  # a day
+    ("The invoice went to Okoro Holdings last week.", "Okoro"),       # a company word
+    ("Tilda Wins Regional Chess Final Again", "Tilda"),               # a headline
+    ("| Tilda Vance  |", "Tilda Vance  |"),                           # a table border
+    ("The cheque for Okoro and the others came.", "Okoro"),           # lower case
+])
+def test_other_words_next_to_a_name_stay(text: str, found: str) -> None:
+    assert grown(text, found) == [found]
+
+
+def test_a_place_or_organisation_next_to_a_name_stays_unless_ner_guessed_it() -> None:
+    text = "They met in Lisbon Okoro said."
+    place = Span(text.index("Lisbon"), text.index("Lisbon") + 6, "LOCATION", 0.85)
+    assert grown(text, "Okoro", [place]) == ["Okoro"]
+    guess = Span(place.start, place.end, "LOCATION", 0.85, guess=True)
+    assert grown(text, "Okoro", [guess]) == ["Lisbon Okoro"]
+
+
+@pytest.mark.parametrize(("word", "ok"), [
+    ("Vance", True), ("Sorvik's", True), ("IJsbrand", True), ("The", False),
+    ("President", False), ("Friday", False), ("Ltd", False), ("GmbH", False),
+    ("VANCE", False), ("R2", False), ("A", False),
+])
+def test_which_words_can_be_more_of_a_name(word: str, ok: bool) -> None:
+    assert name_neighbour(word) is ok
+
+
+@pytest.mark.parametrize(("rule", "text", "code"), [
+    ("postal_labelled", "Postcode: EC2V 7HH, thanks", "EC2V 7HH"),
+    ("postal_labelled", "zip code V6B 1A1", "V6B 1A1"),
+    ("postal_in_place", "our branch in Halifax B3H 4R2 in the old harbour", "B3H 4R2"),
+    ("postal_in_place", "a depot in Brno 2 612 00 on the ring road", "612 00"),
+    ("postal_after_place", "Unit 4, Mill Row\nLeeds\nLS1 4DY\n", "LS1 4DY"),
+])
+def test_postal_codes_with_letters_and_after_a_district_number(rule: str, text: str,
+                                                               code: str) -> None:
+    assert [text[a:b] for a, b, _ in RULES[rule].find(text)] == [code]
+
+
+@pytest.mark.parametrize("text", [
+    "in Python 3 100 times faster",
+    "released in Lisbon 2024 in the spring",
+    "the model D1A 1A1 is out",   # no postal code starts with D in Canada
+])
+def test_numbers_and_codes_that_are_no_postal_code(text: str) -> None:
+    assert not [f for name in ("postal_in_place", "postal_after_place", "postal_labelled")
+                for f in RULES[name].find(text)]
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber(PiiConfig(second_opinion_model=None))
+
+
+@pytest.mark.parametrize(("text", "tail"), [
+    ("Could you post it to 41 Quarry Lane\nHollowmere\n, KT\n 55012?", "55012"),
+    ("I used to live at 8 Fennick Row\nBrackwater, nan 40417. Now I rent.", "40417"),
+])
+def test_an_address_block_that_ends_a_sentence_is_scrubbed_to_its_end(
+        scrubber: Scrubber, text: str, tail: str) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert tail not in out
+    assert any(s.entity == "STREET_ADDRESS" and text[s.start:s.end].endswith(tail)
+               for s in spans)
+    assert out.rstrip().endswith(("?", "Now I rent."))
+
+
+def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) -> None:
+    text = "Send it to 8 Fennick Row, Brackwater, and call me when it is done. Thanks!"
+    out, _ = scrubber.scrub_text(text)
+    assert "and call me when it is done" in out
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("we should follow up with dravković about the lease next week.", "dravković"),
+    ("the invoice was signed by kovačić and sent back this morning.", "kovačić"),
+])
+def test_a_lone_word_with_letters_english_does_not_use_is_a_name_in_lower_case_prose(
+        scrubber: Scrubber, text: str, name: str) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert name not in out
+    assert [text[s.start:s.end] for s in spans if s.entity == "PERSON"] == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "she ordered a café latte and sat by the window for an hour.",
+    "we had a naïve plan and a long résumé to read before noon.",
+])
+def test_accented_english_words_are_left(scrubber: Scrubber, text: str) -> None:
+    assert not [s for s in scrubber.scrub_text(text)[1] if s.entity == "PERSON"]
