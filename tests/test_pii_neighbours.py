@@ -123,3 +123,33 @@ def test_a_lone_word_with_letters_english_does_not_use_is_a_name_in_lower_case_p
 ])
 def test_accented_english_words_are_left(scrubber: Scrubber, text: str) -> None:
     assert not [s for s in scrubber.scrub_text(text)[1] if s.entity == "PERSON"]
+
+
+@pytest.mark.parametrize("text", [
+    "Vardulek is always on time for the meetings.",
+    "Tomaszek started working here as a trainee.",
+    "Oysín is always on time for the meetings.",
+])
+def test_an_unknown_title_case_word_tagged_a_noun_before_a_verb_is_a_name(
+        scrubber: Scrubber, text: str) -> None:
+    nlp = scrubber.detector.analyzer.nlp_engine.nlp["en"]
+    first = nlp(text)[0]
+    assert first.pos_ == "NOUN" and first.is_oov  # what the rule is for: no PROPN tag
+    name = text.split()[0]
+    assert [text[s.start:s.end] for s in scrubber.scrub_text(text)[1]
+            if s.entity == "PERSON"] == [name]
+
+
+def test_an_unknown_word_in_another_language_is_not_taken_for_a_name(
+        scrubber: Scrubber) -> None:
+    text = "Overwegend is het weer goed in het noorden, zegt het weerbericht."
+    nlp = scrubber.detector.analyzer.nlp_engine.nlp["en"]
+    doc = nlp(text)
+    assert doc[0].pos_ == "NOUN" and doc[0].is_oov and doc[1].pos_ == "AUX"
+    spans = scrubber.scrub_text(text)[1]
+    assert "Overwegend" not in [text[s.start:s.end] for s in spans]
+
+
+def test_a_parenthetical_remark_keeps_lower_case_text_prose(scrubber: Scrubber) -> None:
+    text = "a tribute song (written by zdravko kovačić) was played at noon."
+    assert "kovačić" not in scrubber.scrub_text(text)[0]

@@ -905,6 +905,9 @@ def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozens
 
 
 _CODE_CHARS = frozenset("{}[]()=;<>_|`$\\")
+# A parenthetical remark in prose: after a space, words inside, then a space or punctuation.
+_PARENTHETICAL = re.compile(r"(?:^|(?<=\s))\((?=[^\W\d_])[^()\n{}\[\]=;<>_|`$\\]*\)"
+                            r"(?=[\s.,;:!?]|$)")
 
 
 def caseless_script(text: str) -> bool:
@@ -919,7 +922,8 @@ def lower_case_prose(text: str) -> bool:
     line (where lower-case words are identifiers, not names), in a script with case."""
     if any(c.isupper() for c in text) or caseless_script(text):
         return False
-    return sum(c in _CODE_CHARS for c in text) <= 0.02 * max(len(text), 1)
+    prose = _PARENTHETICAL.sub(" ", text)  # "(not by him)" is prose, "f(x)" is not
+    return sum(c in _CODE_CHARS for c in prose) <= 0.02 * max(len(text), 1)
 
 
 def ordinary_word(word: str, words: frozenset[str]) -> bool:
@@ -1137,6 +1141,14 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     pair = [u and ((i > 0 and unknown[i - 1]) or (i + 1 < len(doc) and unknown[i + 1])
                    or foreign[i])
             for i, u in enumerate(unknown)]
+    # A title-case word the model has no vector for and which is no English word is a
+    # proper noun whatever the tagger said ("Brannoc is late": tagged a noun).
+    unseen = [bool(doc.vocab.vectors.size) and not lower and t.is_oov and len(t.text) > 2
+              and title_name_word(t.text) and t.pos_ in ("NOUN", "ADJ", "ADV", "INTJ", "X")
+              and t.i + 1 < len(doc) and t.nbor(1).pos_ in ("AUX", "VERB")
+              and not ordinary_word(t.text, words) for t in doc]
+    if any(unseen) and not english_words(doc, words):
+        unseen = [False] * len(doc)
     for tok in doc:
         word = tok.text.rstrip(".")
         cased = bool(word) and word.isalpha() and (
@@ -1145,7 +1157,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         surname = bool(run) and _fold(run[0].text) in names and cased and not tok.is_stop and (
             not lower or tok.pos_ in ("PROPN", "NOUN", "ADJ", "VERB", "X"))
         if len(run) < 4 and (given or surname or (pair[tok.i] and tok.i not in blocked) or (
-                tok.pos_ == "PROPN" and cased and tok.i not in blocked
+                (tok.pos_ == "PROPN" or unseen[tok.i]) and cased and tok.i not in blocked
                 and not (lower and (len(word) < 3 or tok.lower_ in words)))):
             run.append(tok)
             continue
