@@ -133,7 +133,7 @@ def test_first_names_come_from_the_packaged_list() -> None:
     assert 1000 <= len(names) <= 1500 and "ingrid" in names
     assert rec._fold("Jürgen") in names  # accents folded: "Jürgen" matches "jurgen"
     assert not names & {"will", "may", "grace", "frank", "victoria", "sofia", "jordan",
-                       "liga", "amber", "ruby"}  # words, places
+                       "liga", "amber", "ruby", "claude"}  # words, places, products
 
 
 def test_unknown_recognizer_name_suggests() -> None:
