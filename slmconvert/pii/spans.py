@@ -304,8 +304,9 @@ _LAST_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"
 
 def _address_words(part: str) -> bool:
     """Words that can end an address: each a number or capitalised (a town, region,
-    country or postal code) or the one lower-case word of a missing region ("nan"),
-    with at least one number or capital letter."""
+    country or postal code), but for one lower-case word (a region written in lower
+    case, or what a form printed for an empty field), with at least one number or
+    capital letter and no function word ("and call me" is the sentence going on)."""
     words = part.replace(",", " ").split()
     return bool(words) and any(c.isdigit() or c.isupper() for c in part) \
         and sum(not (w[0].isdigit() or w[0].isupper() or w[0] == "(") for w in words) <= 1 \
