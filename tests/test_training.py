@@ -155,6 +155,18 @@ def test_training_logs_each_step_early_stops_on_val_and_saves_an_adapter(
     assert 0 < result.trainable_params < result.total_params
 
 
+@pytest.mark.parametrize("min_steps", [1, 3])
+def test_the_time_budget_never_stops_training_before_min_steps(
+        tiny_setup: dict[str, str], tmp_path: Path, min_steps: int) -> None:
+    from slmconvert.training.lora import train
+
+    plan = _plan(tiny_setup, tmp_path, max_steps=12, time_budget_s=1e-6,
+                 min_steps=min_steps)
+    result = train(plan)
+    assert result.stopped_by == "time budget" and result.steps == min_steps
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
 def _adapter_tensors(path: Path) -> dict[str, Any]:
     from safetensors.torch import load_file
 

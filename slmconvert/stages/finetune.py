@@ -104,6 +104,9 @@ class FinetuneConfig(StageConfig):
     max_steps: int | None = Field(None, ge=1, description="Step budget (overrides epochs).")
     time_budget_s: float | None = Field(None, gt=0, description=(
         "Wall-clock budget per adapter; training stops and saves when it is spent."))
+    min_steps: int = Field(1, ge=1, description=(
+        "Steps an adapter trains before the time budget may stop it (a slow or busy "
+        "machine still gets adapters that learned something)."))
     batch_size: int = Field(4, ge=1, description="Sequences per step.")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     max_batch_tokens: int | None = Field(1024, ge=64, description=(
@@ -393,6 +396,7 @@ class Finetuner:
             max_batch_tokens=cfg.max_batch_tokens,
             gradient_checkpointing=cfg.gradient_checkpointing, eval_steps=cfg.eval_steps,
             save_steps=cfg.eval_steps, patience=cfg.patience, time_budget_s=cfg.time_budget_s,
+            min_steps=cfg.min_steps,
             seed=self.ctx.seed, threads=cfg.threads, init_adapter=cfg.warm_start.get(gid))
         write_text_atomic(work / "plan.json", plan.to_json())
         with rep.task(f"finetune: {gid} on {entry.name}", total=None) as task:

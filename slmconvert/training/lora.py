@@ -58,6 +58,9 @@ class TrainPlan:
     save_steps: int = 10
     patience: int = 3
     time_budget_s: float | None = None
+    # The time budget never stops training before this many steps of this run: an
+    # adapter of one step has learned next to nothing, however slow the machine.
+    min_steps: int = 1
     seed: int = 0
     logging_steps: int = 1
     threads: int | None = None
@@ -222,7 +225,8 @@ def _callbacks(plan: TrainPlan, log_path: Path, on_step: Callable[[int, int], No
             if on_step:
                 on_step(st.global_step, st.max_steps)
             budget = plan.time_budget_s
-            if budget is not None and time.perf_counter() - state["t0"] >= budget:
+            if budget is not None and time.perf_counter() - state["t0"] >= budget \
+                    and st.global_step - state["start_step"] >= plan.min_steps:
                 state["stopped_by"] = "time budget"
                 control.should_training_stop = True
                 control.should_save = True
