@@ -228,7 +228,7 @@ class Detector:
         when it is a path, code, an organisation, a place, a product or a title."""
         if r.entity_type != "PERSON":
             ent = doc.char_span(r.start, r.end, label=r.entity_type, alignment_mode="expand") \
-                if doc is not None else None
+                if doc is not None and rec.guessable(r.entity_type) else None
             return [Span(r.start, r.end, r.entity_type, r.score,
                          guess=ent is not None and rec.guessed_label(ent))]
         out = []

@@ -563,6 +563,11 @@ _GUESSED_LABELS = {"GPE", "LOC", "FAC", "NORP", "PRODUCT", "EVENT", "WORK_OF_ART
                    "LANGUAGE", "LOCATION", "NRP"}
 
 
+def guessable(label: str) -> bool:
+    """A label NER may give to words it does not know (:func:`guessed_label`)."""
+    return label in _GUESSED_LABELS
+
+
 def guessed_label(span: Any) -> bool:
     """A place, product or nationality label (spaCy's or Presidio's name for it) on words
     the model has no vector for: a guess. The md model calls most unfamiliar foreign
@@ -978,10 +983,8 @@ def name_neighbour(word: str) -> bool:
     only, not a function, calendar, verb, organisation or street word, a title ("Dr",
     "President") or a legal form."""
     bare = re.sub(r"['’]s$", "", word)
-    low = bare.lower()
-    return len(bare) > 1 and title_name_word(bare) and low not in (
-        _FUNCTION_WORDS | _CALENDAR_WORDS | _VERB_WORDS | _ORG_WORDS | _HONORIFICS
-        | _NOT_VOCATIVES | _PLACE_BEFORE) and not _legal_form(bare)
+    return len(bare) > 1 and title_name_word(bare) and bare.lower() not in _NOT_NEIGHBOURS \
+        and not _legal_form(bare)
 
 
 def english_words(doc: Any, words: frozenset[str]) -> bool:
@@ -1051,6 +1054,9 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
 # Prepositions after which a capitalised word with no given name in it is a place.
 _PLACE_BEFORE = {"in", "at", "near", "from", "via", "into", "across", "around", "outside",
                  "inside", "throughout", "towards", "toward"}
+# Words that are no more of a name next to it (:func:`name_neighbour`).
+_NOT_NEIGHBOURS = frozenset(_FUNCTION_WORDS | _CALENDAR_WORDS | _VERB_WORDS | _ORG_WORDS
+                            | _HONORIFICS | _NOT_VOCATIVES | _PLACE_BEFORE)
 PROPER_NOUN_SCORE = 0.5
 
 

@@ -289,17 +289,19 @@ def _join(text: str, spans: list[Span],
 
 # A line of a postal address block: short, no label, mail address, question or sentence;
 # after a quote or list marker ("> ", "* ", "| ") when the block is quoted or a list.
-_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?(?P<line>(?=[^\n]*[^\W_])"
+_LINE_MARK = r"[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"  # blanks and a quote or list marker
+_NEXT_LINE = r"[ \t]*\n" + _LINE_MARK
+_BLOCK_LINE = re.compile(_NEXT_LINE + r"(?P<line>(?=[^\n]*[^\W_])"
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
-_REST_OF_LINE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’.-]*\)?[ \t]*,?[ \t]*){1,3}?)"
-                           r"[ \t]*(?=\n|$)")
+# A few words after a comma or blank; a word may hold a full stop only at a line's end.
+_FEW_WORDS = r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’{dot}-]*\)?[ \t]*,?[ \t]*){{1,3}}?)[ \t]*"
+_REST_OF_LINE = re.compile(_FEW_WORDS.format(dot=".") + r"(?=\n|$)")
 # The same at the end of a sentence ("... Linwood, WA 25130. I moved"), and the last line
 # of a block that ends one ("\n Norway 25130?"): taken only when it reads as an address
 # (:func:`_address_words`), not as the rest of the sentence.
-_REST_OF_SENTENCE = re.compile(r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’-]*\)?[ \t]*,?[ \t]*)"
-                               r"{1,3}?)[ \t]*(?=[.?!]+(?:\s|$))")
-_LAST_BLOCK_LINE = re.compile(r"[ \t]*\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"
-                              r"(?P<line>[^\W_][^\n:@?!.]{0,39}?)[ \t]*(?=[.?!]+[ \t]*(?:\n|$))")
+_REST_OF_SENTENCE = re.compile(_FEW_WORDS.format(dot="") + r"(?=[.?!]+(?:\s|$))")
+_LAST_BLOCK_LINE = re.compile(_NEXT_LINE + r"(?P<line>[^\W_][^\n:@?!.]{0,39}?)[ \t]*"
+                              r"(?=[.?!]+[ \t]*(?:\n|$))")
 
 
 def _address_words(part: str) -> bool:
@@ -370,7 +372,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
     return company_lines(text, merge(grown) if grown != joined else joined)
 
 
-_LINE_MARK = re.compile(r"[ \t]*(?:[^\w\s]{1,4}[ \t]*)?")
+_LINE_MARK_RE = re.compile(_LINE_MARK)
 
 
 def _line_of(text: str, pos: int) -> tuple[int, int]:
@@ -379,7 +381,7 @@ def _line_of(text: str, pos: int) -> tuple[int, int]:
     a = text.rfind("\n", 0, pos) + 1
     b = text.find("\n", pos)
     b = len(text) if b < 0 else b
-    a = _LINE_MARK.match(text, a, b).end()  # type: ignore[union-attr]
+    a = _LINE_MARK_RE.match(text, a, b).end()  # type: ignore[union-attr]
     while b > a and text[b - 1] in " \t":
         b -= 1
     return a, b
