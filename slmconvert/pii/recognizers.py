@@ -172,6 +172,7 @@ _STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
+_PARTICLE = r"(?:de|del|della|des|da|das|do|dos|di|du|la|le|les|los|las|el|y|e|i|aux|au)"
 # Capital letters of the scripts addresses are written in here (Latin, Greek with its
 # accented capitals, Cyrillic); Latin Extended-A mixes both cases.
 UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
@@ -190,6 +191,13 @@ _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*{_CAP}(?:\s+{_CAP}){{0,3}}?)?"
 def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
+
+# Kinship and role nouns a name may follow: "my son Tomas", "her boss Ines".
+_KIN = (r"(?:kid|son|daughter|child|baby|wife|husband|partner|spouse|brother|sister|sibling|"
+        r"mother|mom|mum|father|dad|aunt|uncle|niece|nephew|cousin|grandson|granddaughter|"
+        r"grandmother|grandfather|fianc[eé]e?|girlfriend|boyfriend|friend|neighbou?r|boss|"
+        r"manager|colleague|coworker|co-worker|roommate|flatmate|tenant|landlord|landlady|"
+        r"assistant|dependant|dependent|ward|guardian)")
 
 # Words for a role, not a person, after "I am", "Dear", "Sir" ...
 _ROLE_WORDS = {"user", "users", "bot", "assistant", "agent", "customer", "customers", "admin",
@@ -347,9 +355,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_suffix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+){{0,2}}{_SUFFIXED}(?:\s+{_NUM}\.?)?|"
             rf"(?:{_CAP}\s+){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
-            rf"{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?)(?!\w){_TAIL}"), 0.6,
+            rf"{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
+            rf"{_NUM}\s+(?:{_CAP}\s+){{1,3}}(?i:{_STREET_AFTER})(?<!\.)\.?(?:\s+{_NUM}\.?)?)"
+            rf"(?!\w){_TAIL}"), 0.6,
          description="European street names written with a suffix, next to a building "
-                     "number: 'Rantakatu 14', '8 Lindenstrasse'."),
+                     "number: 'Rantakatu 14', '8 Lindenstrasse', '12 Ilinden Str.'."),
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
@@ -358,7 +368,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_prefix_lower", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{_STREET_FOREIGN})\s+(?:{_WORD}\s+){{0,4}}?{_NUM}\.?"
             rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
-            rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))"), 0.55,
+            rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))|"
+            rf"(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})(?:[ \t]+{_PARTICLE})*"
+            rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
@@ -419,12 +431,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                   "postcode"), context_score=0.5,
          description="A postal code closing an address block ('Tampere 33100')."),
     Rule("postal_in_place", "STREET_ADDRESS",
-         _c(r"\b(?:in|at|from)\s+(?:[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*\s+){1,3}(?:\d{1,2}\s+)?"
-            rf"(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"
+         _c(rf"\b(?:in|at|from)\s+(?:[{UPPER}][\w'’.-]*\s+(?:{_PARTICLE}\s+)?){{1,3}}"
+            rf"(?:\d{{1,2}}\s+)?(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|\d\d-\d{{3}}|"
+            rf"{_POSTAL_ALNUM})(?![\w-])"
             r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45,
          description="A postal code after a place (and its district number) in running "
                      "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
-                     "0B1' (years are not postal codes)."),
+                     "0B1', 'in Łódź 90-001' (years are not postal codes)."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
             rf"(?P<v>\d{{2,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"), 0.6,
@@ -522,14 +535,27 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter."),
     Rule("person_kin", "PERSON",
          _c(r"(?i:\b(?:my|our|his|her|their|your)\s+(?:(?:eldest|youngest|older|younger|little|"
-            r"big|late|ex|step|grand|new|best)[ -]?)?(?:kid|son|daughter|child|baby|wife|husband|"
-            r"partner|spouse|brother|sister|sibling|mother|mom|mum|father|dad|aunt|uncle|niece|"
-            r"nephew|cousin|grandson|granddaughter|grandmother|grandfather|fianc[eé]e?|girlfriend|"
-            r"boyfriend|friend|neighbou?r|boss|manager|colleague|coworker|co-worker|roommate|"
-            r"flatmate|tenant|landlord|landlady|assistant|dependant|dependent|ward|guardian))"
+            rf"big|late|ex|step|grand|new|best)[ -]?)?{_KIN})"
             r",?\s+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.6,
          validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS | _VERB_WORDS,
          description="A name after a kinship or role noun: 'my son Tomas', 'her boss Ines'."),
+    Rule("person_kin_lower", "PERSON",
+         _c(rf"\b(?:my|our|his|her|their|your)\s+{_KIN}\s+(?P<v>[^\W\d_][\w'’-]+)"), 0.5,
+         lower_text_only=True, validate=lambda v: given_name(v),
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name: 'my kid tamara'."),
+    Rule("person_is_a_person", "PERSON",
+         _c(r"(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž]"
+            r"[\w'’-]+)?)[ \t]+(?:is|was)[ \t]+(?:a|an|such[ \t]+a)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
+            r"(?:person|man|woman|guy|girl|boy|lady|gentleman|human[ \t]+being)\b"), 0.5,
+         validate=lambda v: all(name_word(w) for w in v.split()),
+         description="Someone a sentence calls a person: 'Tavi is a very kind person'."),
+    Rule("person_is_a_person_lower", "PERSON",
+         _c(r"(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*(?P<v>[^\W\d_][\w'’-]+)[ \t]+(?:is|was)[ \t]+"
+            r"(?:a|an|such[ \t]+a)[ \t]+(?:[a-z]+[ \t]+){0,2}?(?:person|man|woman|guy|girl|"
+            r"boy|lady|gentleman|human[ \t]+being)\b"), 0.5, lower_text_only=True,
+         validate=lambda v: name_word(v), description="The same in a text with no capital "
+                                                      "letter."),
     Rule("person_named", "PERSON",
          _c(r"(?i:\b(?:named|called|christened|bapti[sz]ed)\s+(?:him|her|them|it|me|us|the\s+"
             r"(?:baby|child|boy|girl)))\s+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"),
@@ -987,6 +1013,20 @@ def name_neighbour(word: str) -> bool:
         and not _legal_form(bare)
 
 
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    return frozenset(STOP_WORDS)
+
+
+def name_word(word: str) -> bool:
+    """A word, in any case, that can be a one-word name where the sentence says it names
+    someone (:func:`name_neighbour` in title case), and no English function word
+    ("him", "everyone")."""
+    return name_neighbour(word[:1].upper() + word[1:]) and word.lower() not in _stop_words()
+
+
 def english_words(doc: Any, words: frozenset[str]) -> bool:
     """Whether most words of a spaCy doc are English (dictionary or function words): in
     other languages an English model's guesses at lower-case names are noise."""
@@ -1071,6 +1111,12 @@ def _fold(word: str) -> str:
     """Lower case without accents: 'Jürgen' -> 'jurgen'."""
     return "".join(c for c in unicodedata.normalize("NFKD", word.lower())
                    if not unicodedata.combining(c))
+
+
+def foreign_letters(word: str) -> bool:
+    """A word written with letters English spells without (accents, "ð", "ø"):
+    "Eygló", "Þóra"; no English word is."""
+    return _fold(word) != word.lower() or any(c in "ðþøæœßłđı" for c in word.lower())
 
 
 def given_name(word: str) -> bool:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from slmconvert.pii.recognizers import (
     STREET_PREFIX,
     UPPER,
+    foreign_letters,
     given_name,
     lower_case_prose,
     name_neighbour,
+    name_word,
 )
 
 
@@ -51,7 +53,9 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
 _PARTICLES = (r"(?:de|del|da|do|di|la|le|du|am|an|im|sur|upon|u|v|z|nad|pod|bei|en|e|y|i|"
               r"van|von|der|den|des)")
-_ADDR_TOKEN = (rf"(?:[{UPPER}][\w'’.-]*|\d{{2,6}}(?:-\d{{4}})?|\d(?=[ \t]+[{UPPER}])|"
+# (a town of two names joined by a slash is one token: "Kraków/Nowa Huta")
+_ADDR_TOKEN = (rf"(?:[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|\d{{2,6}}(?:-\d{{4}})?|"
+               rf"\d(?=[ \t]+[{UPPER}])|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 _CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                        rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
@@ -122,6 +126,8 @@ def _grow_back(text: str, start: int, lower: bool) -> int:
         pos = m.start()
     while words and not (words[-1][1][0].isdigit() or words[-1][1][0].isupper() or lower):
         words.pop()  # lead with a building number or a capitalised name
+    if words and words[-1][1][0].isdigit() and (m := _NUMBER_BEFORE.search(text, 0, words[-1][0])):
+        words.append((m.start(), m.group()))  # two numbers lead it: "in 212 | 33 rue ..."
     digit_first = text[start:start + 1].isdigit()
     prefix = [i for i, (_, w) in enumerate(words) if _PREFIX_WORD.match(w)]
     if words and (digit_first or any(w[0].isdigit() for _, w in words)):
@@ -137,9 +143,9 @@ def _grow_back(text: str, start: int, lower: bool) -> int:
 
 _NAME_JOIN = re.compile(r"^\s*(?:(?:[A-Z]\.?|van|von|der|den|de|da|di|del|della|du|la|le|ten|"
                         r"ter|bin|ibn|al|el|y)\s+)*$")
-# In lower-case prose an initial is lower case too ("yuria t horiguchi"); "a" and "i"
-# are words there, not initials.
-_NAME_JOIN_LOWER = re.compile(r"^\s*(?:(?:(?![ai]\b)[a-z]\.?|van|von|der|den|de|da|di|del|della|"
+# In lower-case prose an initial is lower case too ("yuria t horiguchi"); between two
+# found names even "a" or "i" is one ("rosa a lindqvist").
+_NAME_JOIN_LOWER = re.compile(r"^\s*(?:(?:[a-z]\.?|van|von|der|den|de|da|di|del|della|"
                               r"du|la|le|ten|ter|bin|ibn|al|el|y)\s+)*$")
 # A first name and an initial before a found surname: "marina c goncalves", "Ivo E Moretti".
 _NAME_INITIAL_BEFORE = re.compile(r"(?<![\w'’-])(?P<n>[^\W\d_][\w'’-]+)[ \t]+(?![aiAI]\b)"
@@ -153,6 +159,10 @@ _INITIAL_NAME_AFTER = re.compile(r"[ \t]+(?![ai]\b)[a-z]\.?[ \t]+(?P<n>[^\W\d_][
 _PARTICLE_END = re.compile(r"(?:^|[ \t])(?:van|von|der|den|de|da|di|del|della|du|la|le|ten|ter|"
                            r"dos|das|do)$")
 _SURNAME_AFTER = re.compile(r"[ \t]+(?:IJ|[A-ZÀ-ÖØ-ÞĀ-Ž])[\w'’-]+")
+# The particles before a found surname ("the van der | Voet novel", "dos | Santos").
+_PARTICLES_BEFORE = re.compile(r"(?<![\w'’-])(?:(?:van|von|ten|ter|bin|ibn)(?:[ \t]+(?:der|den|de|"
+                               r"het))?|de(?:[ \t]+la)?|da|di|del|della|dos|das|do|du|le|la|"
+                               r"al|el)[ \t]+$")
 # A name field whose value holds a found name: the whole value is the name
 # ("name: fjalar marselíusarson" when NER found only the surname).
 _NAME_FIELD = re.compile(r"(?im)^[ \t>*-]*(?:(?:full|first|last|given|family|sur|customer|"
@@ -187,6 +197,20 @@ _NOT_A_NAME_START = {"the", "a", "an", "this", "that", "these", "those", "my", "
 # The words next to a found name, and what marks the start of a sentence before a word.
 _WORD_AFTER_NAME = re.compile(r"[ \t]+(?P<n>[^\W\d_][\w'’-]*)(?![\w'’-])")
 _WORD_BEFORE_NAME = re.compile(r"(?:^|(?<=[^\w'’-]))(?P<n>[^\W\d_][\w'’-]*)[ \t]+$")
+# Two people a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at
+# Tavi", "Ines had given Tavi her keys"): when one is a found name, so is the other.
+_NAME_SLOT = r"[^\W\d_][\w'’-]+"
+_SPEECH = (r"(?:said|says|asked|replied|shouted|yelled|screamed|whispered|cried|called|"
+           r"waved|smiled|nodded|winked|glared|stared|pointed|laughed|spoke|talked)")
+_PAIRS = (
+    re.compile(rf"\b{_SPEECH}[ \t]+(?P<a>{_NAME_SLOT})[ \t]+(?:to|at)[ \t]+(?P<b>{_NAME_SLOT})"
+               r"(?![\w'’-])"),
+    re.compile(rf"(?<![\w'’-])(?P<a>{_NAME_SLOT})[ \t]+{_SPEECH}[ \t]+(?:to|at)[ \t]+"
+               rf"(?P<b>{_NAME_SLOT})(?![\w'’-])"),
+    re.compile(rf"(?<![\w'’-])(?P<a>{_NAME_SLOT})[ \t]+(?:had[ \t]+)?(?:given|gave|handed|"
+               rf"showed|shown|sent|promised)[ \t]+(?P<b>{_NAME_SLOT})[ \t]+(?:his|her|their)\b"),
+)
+_GIVEN_BEFORE = re.compile(r"(?<![\w'’-])(?P<n>[^\W\d_][\w'’-]+)[ \t]+$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“”(\[«»>*#|•-])[ \t]*$")
 _LINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
@@ -216,8 +240,9 @@ def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
     if not (text[s.start].isalpha() and text[s.end - 1].isalpha()):
         return []  # a "name" with a table border or a quote in it ("Ana Lima  |")
     before = _WORD_BEFORE_NAME.search(text, max(0, s.start - 40), s.start)
-    if before and name_neighbour(before.group("n")) and apart(*before.span("n")) \
-            and not _SENTENCE_START.search(text, max(0, before.start() - 8), before.start()):
+    if before and name_neighbour(before.group("n")) and apart(*before.span("n")) and (
+            not _SENTENCE_START.search(text, max(0, before.start() - 8), before.start())
+            or given_name(before.group("n")) or foreign_letters(before.group("n"))):
         out.append(Span(before.start("n"), s.end, "PERSON", s.score))
     after = _WORD_AFTER_NAME.match(text, s.end)
     if after and name_neighbour(after.group("n")) and apart(*after.span("n")):
@@ -235,7 +260,10 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
         items = [(i.start(), i.end()) for i in re.finditer(_LIST_ITEM_LOWER, m.group())
                  if i.group() not in ("and", "or")]
         hits = [s for s in spans if s.entity == "PERSON" and m.start() <= s.start < m.end()]
-        if len(hits) >= 2:
+        words = [m.group()[a:b] for a, b in items]
+        if len(hits) >= 2 or (hits and not lower and all(  # "our founders: Ines, Hall and White"
+                name_neighbour(w) for w in words) and not any(
+                o.start < m.end() and m.start() < o.end and not o.guess for o in others)):
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
@@ -248,6 +276,13 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
         if lower and (tail := _INITIAL_NAME_AFTER.match(text, s.end)) \
                 and tail.group("n").lower() not in _NOT_A_NAME_START | _JOINING_WORDS:
             extra.append(Span(s.start, tail.end(), "PERSON", s.score))
+        if text[s.start].isupper() and (head := _PARTICLES_BEFORE.search(
+                text, max(0, s.start - 16), s.start)):  # "van der | Voet"
+            extra.append(Span(head.start(), s.end, "PERSON", s.score))
+        if lower and (head := _GIVEN_BEFORE.search(text, max(0, s.start - 40), s.start)) \
+                and given_name(head.group("n")) \
+                and head.group("n") not in _NOT_A_NAME_START | _JOINING_WORDS:
+            extra.append(Span(head.start("n"), s.end, "PERSON", s.score))  # "aino | kask"
         if _PARTICLE_END.search(text, s.start, s.end) and (
                 tail := _SURNAME_AFTER.match(text, s.end)):
             extra.append(Span(s.start, tail.end(), "PERSON", s.score))
@@ -259,6 +294,16 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
                        _AND_NAME_BEFORE.search(text, 0, s.start)):
             if joined and joined.group("n").split()[0].lower() not in _NOT_A_NAME_START:
                 extra.append(Span(joined.start("n"), joined.end("n"), "PERSON", 0.5))
+    for pair in _PAIRS:
+        for m in pair.finditer(text):
+            slots = [m.span("a"), m.span("b")]
+            named = [any(s.entity == "PERSON" and s.start <= a and b <= s.end for s in spans)
+                     for a, b in slots]
+            for (a, b), is_named, other in zip(slots, named, named[::-1], strict=True):
+                word = text[a:b]
+                if other and not is_named and name_word(word) \
+                        and (lower or word[0].isupper()):
+                    extra.append(Span(a, b, "PERSON", 0.5))
     for m in _NAME_FIELD.finditer(text):
         a, b = m.span("v")
         if not {w.lower() for w in m.group("v").split()} & (_JOINING_WORDS | _NOT_A_NAME_START) \
@@ -321,7 +366,8 @@ def _block_end(text: str, end: int) -> int:
     a few address words; then each following line while it is short and looks like an
     address line (town, region, country, postal code), up to a blank line, the last of
     which may end its sentence; at most four lines."""
-    if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,"):
+    if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,") \
+            and not any(w.lower() in _NOT_ADDRESS for w in m.group("rest").split()):
         end = m.end("rest")
     elif (m := _REST_OF_SENTENCE.match(text, end)) and _address_words(m.group("rest")):
         end = m.end("rest")

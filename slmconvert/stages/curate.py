@@ -203,6 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
+    # 10: more of a found name (initials, particles, a given name before it), people a
+    # verb of speech or giving links to a found name, lists with one found person,
+    # "X is a kind person", addresses led by two numbers or ending in a street word;
+    # 9: name neighbours, postal codes with letters, addresses that end a sentence;
     # 8: a second NER model's people where the first saw none (pii.second_opinion_model);
     # 7: address blocks over the street line above a unit, number-street-number-town,
     # greeted and lower-case addressed names, names split by invisible characters, no
@@ -210,7 +214,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "9"
+    version = "10"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash

@@ -1,0 +1,147 @@
+"""More of a found name (an initial, particles, a given name before it, the other people
+of a list it is in), and addresses led by two numbers, with a town of two names or a
+street word after the name.
+
+Every sentence here is written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmconvert.pii.config import PiiConfig
+from slmconvert.pii.recognizers import RULES, foreign_letters
+from slmconvert.pii.scrubber import Scrubber
+from slmconvert.pii.spans import Span, people
+
+
+def found(text: str, *names: str, others: list[Span] | None = None) -> list[str]:
+    spans = [Span(text.index(n), text.index(n) + len(n), "PERSON", 0.85) for n in names]
+    out = people(text, sorted(spans, key=lambda s: s.start), others or [])
+    return [text[s.start:s.end] for s in out if s.entity == "PERSON"]
+
+
+def test_a_lower_case_initial_between_two_found_names_joins_them() -> None:
+    assert found("please ask rosa a lindqvist about the lease", "rosa", "lindqvist") == [
+        "rosa a lindqvist"]
+    # "a" after a name is a word when no name follows it
+    assert found("please tell rosa a story tonight", "rosa") == ["rosa"]
+
+
+@pytest.mark.parametrize(("text", "surname", "name"), [
+    ("Þórunn Vikander\n\n12 Elm Road", "Vikander", "Þórunn Vikander"),       # other letters
+    ("Maria Okonjo arrived late to the meeting.", "Okonjo", "Maria Okonjo"),  # a given name
+])
+def test_a_given_or_foreign_word_starting_a_sentence_before_a_surname_is_part_of_it(
+        text: str, surname: str, name: str) -> None:
+    assert found(text, surname) == [name]
+
+
+def test_other_words_starting_a_sentence_stay_out() -> None:
+    assert found("Yesterday Okonjo arrived late.", "Okonjo") == ["Okonjo"]
+    assert found("Brannigan Okonjo arrived late.", "Okonjo") == ["Okonjo"]
+
+
+@pytest.mark.parametrize(("word", "foreign"), [
+    ("Þórunn", True), ("Łukasz", True), ("Ørsted", True), ("Anna", False), ("cafe", False),
+])
+def test_letters_english_does_not_write(word: str, foreign: bool) -> None:
+    assert foreign_letters(word) is foreign
+
+
+@pytest.mark.parametrize(("text", "surname", "name"), [
+    ("Unlike the van der Wielen essay, this one is short.", "Wielen", "van der Wielen"),
+    ("We stayed with the dos Anjos family.", "Anjos", "dos Anjos"),
+])
+def test_particles_before_a_found_surname_are_part_of_it(text: str, surname: str,
+                                                         name: str) -> None:
+    assert found(text, surname) == [name]
+
+
+def test_a_given_name_before_a_found_name_in_lower_case_prose_is_part_of_it() -> None:
+    assert found("i think the file is under maria okonjo now", "okonjo") == ["maria okonjo"]
+    assert found("i think the file is under the okonjo folder", "okonjo") == ["okonjo"]
+
+
+def test_every_name_of_a_list_with_one_found_person_is_a_person() -> None:
+    text = "The shop belongs to our three partners: Okonjo, Hale and Brandt."
+    assert found(text, "Okonjo") == ["Okonjo", "Hale", "Brandt"]
+
+
+def test_a_list_with_a_day_or_an_organisation_is_not_a_list_of_people() -> None:
+    assert found("We met Okonjo, Monday and Friday.", "Okonjo") == ["Okonjo"]
+    text = "Invoices went to Okonjo, Acme and Brandt."
+    org = Span(text.index("Acme"), text.index("Acme") + 4, "ORGANIZATION", 0.85)
+    assert found(text, "Okonjo", others=[org]) == ["Okonjo"]
+
+
+def test_a_given_name_after_a_kinship_noun_in_lower_case_text() -> None:
+    rule = RULES["person_kin_lower"]
+    text = "please remove my son mateo from the plan"
+    assert [text[a:b] for a, b, _ in rule.find(text)] == ["mateo"]
+    assert list(rule.find("my son is at school and my wife works")) == []
+    assert list(rule.find("Please remove my son Mateo from the plan")) == []  # not lower case
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber(PiiConfig(second_opinion_model=None))
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    ("Is it vegan? It's in 212 33 rue de la Paix aux Fleurs\n Suite 5\n NANTES\n France",
+     "212 33 rue de la Paix aux Fleurs\n Suite 5\n NANTES\n France"),
+    ("Address:     123 ul. Lipowa 4\n Apt. 6\n Kraków/Nowa Huta\n Poland",
+     "123 ul. Lipowa 4\n Apt. 6\n Kraków/Nowa Huta\n Poland"),
+    ("We met at 412 17 Marin Str., Nicosia", "412 17 Marin Str., Nicosia"),
+    ("Please enter on 12 rue de Brest from the north side.", "12 rue de Brest"),
+    ("We support a charity in Łódź 90-001 in its work.", "Łódź 90-001"),
+])
+def test_addresses_led_by_two_numbers_or_a_street_word_and_towns_of_two_names(
+        scrubber: Scrubber, text: str, address: str) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert address in [text[s.start:s.end] for s in spans if s.entity == "STREET_ADDRESS"]
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("We support a charity in Łódź 90-001 in its work.", "in its work."),
+    ("We run it in Office 365 and Teams", "and Teams"),
+    ("Please enter on 12 rue de Brest from the north side.", "from the north side."),
+])
+def test_the_rest_of_a_line_with_function_words_is_no_part_of_an_address(
+        scrubber: Scrubber, text: str, kept: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out.endswith(kept)
+
+
+@pytest.mark.parametrize(("text", "known", "other"), [
+    ("I'm so jealous! said Tavish to Amberly", "Tavish", "Amberly"),
+    ("Korrin shouted at Adrienne: what now?", "Adrienne", "Korrin"),
+    ("Quill had given Tereza his address:", "Tereza", "Quill"),
+    ("i'm so jealous! said adalbert to ferrin", "adalbert", "ferrin"),
+])
+def test_the_other_of_two_people_a_verb_of_speech_or_giving_links_is_a_person(
+        text: str, known: str, other: str) -> None:
+    assert sorted(found(text, known)) == sorted([known, other])
+
+
+def test_a_pronoun_or_an_unnamed_word_next_to_a_verb_of_speech_stays() -> None:
+    assert found("Tavish shouted at him again.", "Tavish") == ["Tavish"]
+    assert found("Everyone waved at Tavish.", "Tavish") == ["Tavish"]
+    assert found("Nobody said Tavish to me.", "Nobody") == ["Nobody"]  # neither is found
+
+
+@pytest.mark.parametrize(("rule", "text", "name"), [
+    ("person_is_a_person", "Amberly is a very sympathetic person.", "Amberly"),
+    ("person_is_a_person", "We met. Dorran Vell was such a kind man.", "Dorran Vell"),
+    ("person_is_a_person_lower", "amberly is a kind person, really", "amberly"),
+])
+def test_someone_a_sentence_calls_a_person(rule: str, text: str, name: str) -> None:
+    assert [text[a:b] for a, b, _ in RULES[rule].find(text)] == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "He is a nice person.", "Everyone is a person here.", "Python is a great language.",
+    "This is a person detector.", "The Manager is a busy person.",
+])
+def test_pronouns_things_and_roles_are_not_called_people(text: str) -> None:
+    assert list(RULES["person_is_a_person"].find(text)) == []
