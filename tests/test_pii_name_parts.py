@@ -95,11 +95,21 @@ def scrubber() -> Scrubber:
     ("We met at 412 17 Marin Str., Nicosia", "412 17 Marin Str., Nicosia"),
     ("Please enter on 12 rue de Brest from the north side.", "12 rue de Brest"),
     ("We support a charity in Łódź 90-001 in its work.", "Łódź 90-001"),
+    ("The bus stop is on 3 route de Brest", "3 route de Brest"),
+    ("Send it to 53 place Marcelin, please", "53 place Marcelin"),
+    ("His address: 055 Ctra. de Olivenza 29, Badajoz", "055 Ctra. de Olivenza 29, Badajoz"),
+    ("It is on Liszt Ferenc fasor 12 now", "Liszt Ferenc fasor 12"),
+    ("The office is on Anne de Grootlaan 17 now", "Anne de Grootlaan 17"),
 ])
 def test_addresses_led_by_two_numbers_or_a_street_word_and_towns_of_two_names(
         scrubber: Scrubber, text: str, address: str) -> None:
     out, spans = scrubber.scrub_text(text)
     assert address in [text[s.start:s.end] for s in spans if s.entity == "STREET_ADDRESS"]
+
+
+def test_a_number_before_place_or_route_and_a_common_word_is_no_address(
+        scrubber: Scrubber) -> None:
+    assert scrubber.scrub_text("She had 3 place settings ready")[1] == []
 
 
 @pytest.mark.parametrize(("text", "kept"), [

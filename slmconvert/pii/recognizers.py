@@ -159,12 +159,13 @@ _STREET_SUFFIX = (
 # "Kask iela 14"), where the name itself may be lower-case.
 _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
                  r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
-                 r"strasse|weg|laan|straat|rakpart|körút|krt\.)")
+                 r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu)")
 _SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
-    r"Travessa|Praça|Estrada|Alameda|Avda\.|Avda|ul\.|ulica|al\.|aleja|os\.|pl\.|Str\.|"
+    r"Travessa|Praça|Estrada|Alameda|Avda\.|Avda|Ctra\.|Carretera|ul\.|ulica|al\.|aleja|"
+    r"os\.|pl\.|Str\.|"
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
 # The street words of STREET_PREFIX that are not also English words ("via", "place").
@@ -172,7 +173,8 @@ _STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
-_PARTICLE = r"(?:de|del|della|des|da|das|do|dos|di|du|la|le|les|los|las|el|y|e|i|aux|au)"
+_PARTICLE = (r"(?:de|del|della|des|da|das|do|dos|di|du|la|le|les|los|las|el|y|e|i|aux|au|"
+             r"der|den|van|von|het|ten|ter|na|nad|pod)")
 # Capital letters of the scripts addresses are written in here (Latin, Greek with its
 # accented capitals, Cyrillic); Latin Extended-A mixes both cases.
 UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
@@ -354,8 +356,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter: '12 elm street'."),
     Rule("street_suffix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+){{0,2}}{_SUFFIXED}(?:\s+{_NUM}\.?)?|"
-            rf"(?:{_CAP}\s+){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
-            rf"{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
+            rf"(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
+            rf"(?:{_CAP}\s+)?{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
             rf"{_NUM}\s+(?:{_CAP}\s+){{1,3}}(?i:{_STREET_AFTER})(?<!\.)\.?(?:\s+{_NUM}\.?)?)"
             rf"(?!\w){_TAIL}"), 0.6,
          description="European street names written with a suffix, next to a building "
@@ -369,7 +371,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{_STREET_FOREIGN})\s+(?:{_WORD}\s+){{0,4}}?{_NUM}\.?"
             rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
             rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))|"
-            rf"(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})(?:[ \t]+{_PARTICLE})*"
+            rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{_STREET_FOREIGN})|route|place|avenue|boulevard|"
+            rf"piazzetta)(?:[ \t]+{_PARTICLE})*"
             rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
