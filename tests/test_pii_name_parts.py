@@ -57,6 +57,10 @@ def test_particles_before_a_found_surname_are_part_of_it(text: str, surname: str
     assert found(text, surname) == [name]
 
 
+def test_function_words_that_are_also_particles_stay_out_of_a_name() -> None:
+    assert found("Why do Okonjo and his friends call so late?", "Okonjo") == ["Okonjo"]
+
+
 def test_a_given_name_before_a_found_name_in_lower_case_prose_is_part_of_it() -> None:
     assert found("i think the file is under maria okonjo now", "okonjo") == ["maria okonjo"]
     assert found("i think the file is under the okonjo folder", "okonjo") == ["okonjo"]

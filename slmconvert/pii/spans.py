@@ -159,10 +159,10 @@ _INITIAL_NAME_AFTER = re.compile(r"[ \t]+(?![ai]\b)[a-z]\.?[ \t]+(?P<n>[^\W\d_][
 _PARTICLE_END = re.compile(r"(?:^|[ \t])(?:van|von|der|den|de|da|di|del|della|du|la|le|ten|ter|"
                            r"dos|das|do)$")
 _SURNAME_AFTER = re.compile(r"[ \t]+(?:IJ|[A-ZÀ-ÖØ-ÞĀ-Ž])[\w'’-]+")
-# The particles before a found surname ("the van der | Voet novel", "dos | Santos").
+# The particles before a found surname ("the van der | Voet novel", "dos | Santos"); not
+# those that are also English or French function words ("do", "le", "la" alone).
 _PARTICLES_BEFORE = re.compile(r"(?<![\w'’-])(?:(?:van|von|ten|ter|bin|ibn)(?:[ \t]+(?:der|den|de|"
-                               r"het))?|de(?:[ \t]+la)?|da|di|del|della|dos|das|do|du|le|la|"
-                               r"al|el)[ \t]+$")
+                               r"het))?|de(?:[ \t]+la)?|da|di|del|della|dos|das|du|al|el)[ \t]+$")
 # A name field whose value holds a found name: the whole value is the name
 # ("name: fjalar marselíusarson" when NER found only the surname).
 _NAME_FIELD = re.compile(r"(?im)^[ \t>*-]*(?:(?:full|first|last|given|family|sur|customer|"
@@ -251,9 +251,14 @@ def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
 
 
 def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Span]:
-    """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg'),
-    call every member of a list a person when two of its members are people, and the
-    capitalised name joined to a person by "and" ("Okafor and Lindqvist") a person too."""
+    """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg',
+    'rosa a lindqvist'), grow a found name over the particles before it ('van der Voet'),
+    a neighbouring title-case word (:func:`_name_neighbours`) and, in lower-case prose, a
+    given name before it ('maria okonjo'); call every member of a list a person when two
+    of its members are people, or one is and every other is a possible name word with
+    no organisation or place in the list; call the capitalised name joined to a person
+    by "and" ("Okafor and Lindqvist") a person too, and the other of two one-word names
+    a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at Tavi")."""
     extra: list[Span] = []
     lower = lower_case_prose(text)
     for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
