@@ -546,7 +546,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(rf"\b(?:my|our|his|her|their|your)\s+{_KIN}\s+(?P<v>[^\W\d_][\w'’-]+)"), 0.5,
          lower_text_only=True, validate=lambda v: given_name(v),
          description="The same in a text with no capital letter, when the word is a common "
-                     "given name: 'my kid tamara'."),
+                     "given name: 'my son mateo'."),
     Rule("person_is_a_person", "PERSON",
          _c(r"(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž]"
             r"[\w'’-]+)?)[ \t]+(?:is|was)[ \t]+(?:a|an|such[ \t]+a)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
