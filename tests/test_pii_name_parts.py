@@ -111,6 +111,48 @@ def test_addresses_led_by_two_numbers_or_a_street_word_and_towns_of_two_names(
     assert address in [text[s.start:s.end] for s in spans if s.entity == "STREET_ADDRESS"]
 
 
+@pytest.mark.parametrize(("text", "address"), [
+    # a particle never ends an address; an abbreviated street word keeps its number
+    ("The shop at 18 Rue de marbre is closed.", "18 Rue de marbre"),
+    ("The cafe is at 921 Kavlaat Aqq. 14", "921 Kavlaat Aqq. 14"),
+    # a town with two particles; an Estonian street word after the name
+    ("Ship it to 14 Calle Mayor 3, Villanueva de los Infantes, Spain",
+     "14 Calle Mayor 3, Villanueva de los Infantes, Spain"),
+    ("We meet on Kuuse põik 7", "Kuuse põik 7"),
+    # the whole first line of a block; a German street's article; a long street name
+    ("Tarja Kask\nNordic Ltd.\nAlt Moabit 63 Linden Grove\n Suite 4\n Berlin\n Germany 10557",
+     "Alt Moabit 63 Linden Grove\n Suite 4\n Berlin\n Germany 10557"),
+    ("Please send it to 111 An der Alster 10\n Apt. 2\n Hamburg\n Germany",
+     "111 An der Alster 10\n Apt. 2\n Hamburg\n Germany"),
+    ("our office is at 4410 r das flores verdes 38 suite 9\nporto",
+     "4410 r das flores verdes 38 suite 9\nporto"),
+    ("Our offices are at 018 Rua de Santos 77\nLISBOA, 1200", "018 Rua de Santos 77\nLISBOA, 1200"),
+    # texts in lower case: a block closed by a postal code, 'on X 85 st.', 'new' in a country
+    ("send it to 12 lindqvist 4\nostby\n 10417 please", "12 lindqvist 4\nostby\n 10417"),
+    ("pedestrians use the gate on kask 85 st. in the mornings", "kask 85 st."),
+    ("the cafe is at 12 kaupmehe str. 4, woolston, new zealand 9902. the food is good.",
+     "12 kaupmehe str. 4, woolston, new zealand 9902"),
+])
+def test_more_of_an_address_its_block_and_texts_in_lower_case(
+        scrubber: Scrubber, text: str, address: str) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert address in [text[s.start:s.end] for s in spans if s.entity == "STREET_ADDRESS"]
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("we walked on the 5 road today", "we walked on the 5 road today"),
+    ("we met at 12 elm street the first time", "the first time"),
+    ("Please send it to Moabit 63 Linden Grove\n Suite 4\n Berlin", "Please send it to"),
+    ("Meet me at 12 Main Street, I will be there.", "I will be there."),
+    ("Place an order for two pizzas.", "Place an order for two pizzas."),
+    ("Place of birth, if the form asks for it.", "Place of birth, if the form asks for it."),
+])
+def test_a_lower_case_sentence_or_the_words_before_a_block_stay(
+        scrubber: Scrubber, text: str, kept: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert kept in out
+
+
 def test_a_number_before_place_or_route_and_a_common_word_is_no_address(
         scrubber: Scrubber) -> None:
     assert scrubber.scrub_text("She had 3 place settings ready")[1] == []

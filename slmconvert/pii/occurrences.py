@@ -22,7 +22,6 @@ scrubbed texts and fails the call if anything is left (privacy fails closed).
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -47,18 +46,11 @@ class ScrubError(Exception):
     """A record could not be scrubbed safely; the caller drops it."""
 
 
-@functools.cache
-def _function_words() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS)
-
-
 def cased_only(words: frozenset[str] = frozenset()) -> frozenset[str]:
     """Name parts searched for only capitalised: English function words, and the
     ordinary ``words`` of four letters or more that are not common given names."""
     given = rec.first_names()
-    return _function_words() | {w for w in words if len(w) >= 4 and w not in given}
+    return rec.stop_words() | {w for w in words if len(w) >= 4 and w not in given}
 
 
 def _phrase(value: str) -> str:

@@ -159,7 +159,8 @@ _STREET_SUFFIX = (
 # "Kask iela 14"), where the name itself may be lower-case.
 _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
                  r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
-                 r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu)")
+                 r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu|"
+                 r"põik|puiestee|pst\.|maantee|mnt\.)")
 _SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
@@ -186,7 +187,7 @@ _NUM = r"\d{1,6}[A-Za-z]?"
 _POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
                  r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2})")
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
-_TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*{_CAP}(?:\s+{_CAP}){{0,3}}?)?"
+_TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (not ", I will")
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
 
 
@@ -365,6 +366,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
+         validate=lambda v: not _sentence_word(v.split()[-1]),  # not "Place an"
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
@@ -374,12 +376,20 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{_STREET_FOREIGN})|route|place|avenue|boulevard|"
             rf"piazzetta)(?:[ \t]+{_PARTICLE})*"
             rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
+         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\s+(?i:street|road|avenue|lane)\b"),
          0.55, description="A street name, its number, then the street word: 'Korvalla 31 "
                            "street' (a foreign street written in English word order)."),
+    Rule("street_number_then_type_lower", "STREET_ADDRESS",
+         _c(rf"\b(?:on|at|to|in)[ \t]+(?P<v>(?:[^\W\d_][\w'’.-]*[ \t]+){{1,2}}{_NUM}[ \t]+"
+            r"(?:street|road|avenue|lane|st\.|rd\.|ave\.))"), 0.5, lower_text_only=True,
+         validate=lambda v: v.split()[0] not in _NOT_RECIPIENTS | {"the", "a", "an", "my",
+                                                                   "your", "our", "this"},
+         description="The same in a text with no capital letter, after on/at/to/in: 'enter "
+                     "on korvalla 31 st.'."),
     Rule("street_named", "STREET_ADDRESS",
          _c(rf"\b(?:on|at|off)\s+(?P<v>(?:{_CAP}\s+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|"
             rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
@@ -391,11 +401,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A street name and house number before an apartment or suite: "
                      "'Lindqvist 12 Apt. 5'."),
     Rule("street_line", "STREET_ADDRESS",
-         _c(rf"(?<![\w.,-])(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
-            rf"(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
+         _c(rf"(?<![\w.,-])(?P<v>{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{1,3}}{_NUM}\.?)"
+            rf"[ \t]*,?[ \t]*(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
          description="An address line of a multi-line block: a number, capitalised name "
                      "words and a house number, with the town (or the unit) on the next "
                      "line, also in a quoted or list-marked block."),
+    Rule("street_line_lower", "STREET_ADDRESS",
+         _c(rf"(?<![\w.,-])(?P<v>{_NUM}[ \t]+(?:{_WORD}[ \t]+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
+            r"(?=\n(?:[^\n]{1,40}\n){0,3}[^\n]{0,40}?(?<!\d)\d{4,6}(?![\d:]))"), 0.5,
+         lower_text_only=True,
+         description="The same in a text with no capital letter, when a postal code closes "
+                     "the block within three lines: '12 lindqvist 4\\nostby\\n 10417'."),
     Rule("street_number_town", "STREET_ADDRESS",
          _c(rf"(?:^|(?<=[\n,:>])[ \t]*|(?<=\b(?:at|to|in|is|on)\s))"
             rf"(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)(?=[ \t]*,[ \t]*{_CAP})",
@@ -961,8 +977,9 @@ def lower_case_prose(text: str) -> bool:
 
 
 def ordinary_word(word: str, words: frozenset[str]) -> bool:
-    """An English dictionary word (``words``), plural forms included ("Pets",
-    "Engineers"), that is not a common given name ("Roberts" stays a name)."""
+    """An English dictionary word (``words``), plural and superlative forms included
+    ("Pets", "Engineers", "Safest"), that is not a common given name ("Roberts" stays a
+    name)."""
     w = word.lower().rstrip(".")
     if _fold(w) in first_names():
         return False
@@ -975,6 +992,8 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
         stems.append(w[:-2])
     if w.endswith("s") and not w.endswith("ss"):
         stems.append(w[:-1])
+    if w.endswith("est") and len(w) >= 6:  # superlatives: "Safest", "Biggest", "Happiest"
+        stems += [w[:-2], w[:-3], w[:-4], w[:-4] + "y"]
     return any(s in words and _fold(s) not in first_names() for s in stems)
 
 
@@ -1017,17 +1036,25 @@ def name_neighbour(word: str) -> bool:
 
 
 @functools.cache
-def _stop_words() -> frozenset[str]:
+def stop_words() -> frozenset[str]:
+    """English function words (spaCy's stop-word list)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return frozenset(STOP_WORDS)
+
+
+def _sentence_word(word: str) -> bool:
+    """An English function word that is no particle of a street's or place's name: the
+    sentence going on ("36 rue des lilas | is closed"), not "rua do carmo"."""
+    w = word.lower().rstrip(".,")
+    return w in stop_words() and not re.fullmatch(_PARTICLE, w)
 
 
 def name_word(word: str) -> bool:
     """A word, in any case, that can be a one-word name where the sentence says it names
     someone (:func:`name_neighbour` in title case), and no English function word
     ("him", "everyone")."""
-    return name_neighbour(word[:1].upper() + word[1:]) and word.lower() not in _stop_words()
+    return name_neighbour(word[:1].upper() + word[1:]) and word.lower() not in stop_words()
 
 
 def english_words(doc: Any, words: frozenset[str]) -> bool:

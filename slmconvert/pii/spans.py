@@ -15,6 +15,7 @@ from slmconvert.pii.recognizers import (
     lower_case_prose,
     name_neighbour,
     name_word,
+    stop_words,
 )
 
 
@@ -51,17 +52,28 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # An address block continues over town, state, country and postal-code tokens separated
 # by spaces, commas or single line breaks ("...Apt. 864\nArtilleros\n, CO\n Uruguay 64677"),
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
-_PARTICLES = (r"(?:de|del|da|do|di|la|le|du|am|an|im|sur|upon|u|v|z|nad|pod|bei|en|e|y|i|"
-              r"van|von|der|den|des)")
-# (a town of two names joined by a slash is one token: "Kraków/Nowa Huta")
-_ADDR_TOKEN = (rf"(?:[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|\d{{2,6}}(?:-\d{{4}})?|"
-               rf"\d(?=[ \t]+[{UPPER}])|"
+_PARTICLES = (r"(?:de|del|della|dei|delle|degli|da|do|di|la|le|les|los|las|el|du|am|an|im|sur|"
+              r"upon|u|v|z|nad|pod|bei|en|e|y|i|van|von|der|den|des)")
+# (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
+# the sentence going on)
+_ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
+               rf"\d{{2,6}}(?:-\d{{4}})?|\d(?=[ \t]+[{UPPER}])|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 _CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                        rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
 _CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                              r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6})(?![\w:])")
 _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
+# An address never ends on a particle ("18 Rue de | Brest"): the next word on its line
+# is the rest of the street's name, in any case; nor on an abbreviated street word whose
+# house number follows its full stop ("921 Tuulik Aqq. | 19").
+_PARTICLE_WORD = re.compile(_PARTICLES, re.IGNORECASE)
+_PARTICLE_LAST = re.compile(r"(?<=\w[ \t])(?:de|del|della|dei|delle|degli|da|das|do|dos|di|du|"
+                            r"des|la|le|les|los|las|el|van|von|der|den)$")
+_ABBREVIATION_LAST = re.compile(rf"(?:^|(?<=[ \t]))[{UPPER}][^\W\d_]{{0,4}}$")
+_NEXT_WORD = re.compile(r"[ \t]+[^\W\d_][\w'’-]*")
+_DOT_NUMBER = re.compile(r"\.[ \t]+\d{1,5}[A-Za-z]?(?![\w.,-]*\w)"
+                         r"(?=[ \t]*(?:$|[\n,;?!)]|\.(?:\s|$)|[ \t]+(?i:apt|suite|unit)\b))")
 _GAP = re.compile(r"^[\s,>]*$")
 # What may lead an address before the span a recognizer found: the building number and
 # street name of "4417 Kask iela 12 ...", "Brandvik 52 Solberg Heights", or the other
@@ -81,6 +93,8 @@ _NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?:[ \t]+(?i:street|road|a
                            r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b))")
 # A building number before a "name" that ends its line or is followed by a comma:
 # "4410 Brennwald, Oberlinden" is a street, whatever NER said.
+_GERMAN_ARTICLES = {"der", "den", "dem", "die", "des"}
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
 _NUMBER_BEFORE = re.compile(r"(?:^|(?<=[\s,:>]))\d{1,6}[A-Za-z]?[ \t]+$")
 _LINE_OR_COMMA_AFTER = re.compile(r"[ \t]*(?:$|\n|,)")
 # Function words never taken into an address when growing it backwards.
@@ -102,11 +116,12 @@ def _word_end(text: str, end: int) -> int:
     return end
 
 
-def _grow_back(text: str, start: int, lower: bool) -> int:
+def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
     """The start of the address whose recognised part starts at ``start``: back over a
     building number and street words on its line (over the line above when the part
     starts with its unit, "Apt. 5"), to a street word ("Pl.", "via" after a number), to
-    the other street of an intersection."""
+    the other street of an intersection; for a ``block`` of several lines, back to the
+    start of its first line over capitalised words."""
     words: list[tuple[int, str]] = []
     pos, most = start, 5
     if _UNIT_LINE_START.match(text, start) and (m := _LINE_ABOVE.search(text, 0, start)):
@@ -120,14 +135,28 @@ def _grow_back(text: str, start: int, lower: bool) -> int:
     while len(words) < most and (m := _BACK_WORD.search(text, 0, pos)):
         w = m.group("w")
         if w.lower().rstrip(".") in _NOT_ADDRESS and not (
-                _PREFIX_WORD.match(w) and _NUMBER_BEFORE.search(text, 0, m.start())):
-            break
+                _PREFIX_WORD.match(w) and _NUMBER_BEFORE.search(text, 0, m.start())) and not (
+                words and w[0].isupper() and words[-1][1] in _GERMAN_ARTICLES):
+            break  # (but "An der | Alster", "In den | Wiesen": a German street's name)
         words.append((m.start(), w))
         pos = m.start()
+    if len(words) == most:  # a long street name: on to its street word close by
+        more: list[tuple[int, str]] = []
+        while len(more) < 2 and (m := _BACK_WORD.search(text, 0, pos)) \
+                and m.group("w").lower().rstrip(".") not in _NOT_ADDRESS:
+            more.append((m.start(), m.group("w")))
+            pos = m.start()
+            if _PREFIX_WORD.match(m.group("w")):
+                words += more
+                break
     while words and not (words[-1][1][0].isdigit() or words[-1][1][0].isupper() or lower):
         words.pop()  # lead with a building number or a capitalised name
-    if words and words[-1][1][0].isdigit() and (m := _NUMBER_BEFORE.search(text, 0, words[-1][0])):
-        words.append((m.start(), m.group()))  # two numbers lead it: "in 212 | 33 rue ..."
+    if words and (m := _NUMBER_BEFORE.search(text, 0, words[-1][0])):
+        words.append((m.start(), m.group()))  # "in 212 | 33 rue ...", "at 6059 | r nossa ..."
+    if block and words and not any(w[0].isdigit() for _, w in words) \
+            and _LINE_START.search(text, 0, words[-1][0]) \
+            and all(w[0].isupper() or w.lower() in _GERMAN_ARTICLES for _, w in words):
+        return words[-1][0]  # the whole first line of a block: "Alt | Moabit 63\n Berlin"
     digit_first = text[start:start + 1].isdigit()
     prefix = [i for i, (_, w) in enumerate(words) if _PREFIX_WORD.match(w)]
     if words and (digit_first or any(w[0].isdigit() for _, w in words)):
@@ -210,7 +239,6 @@ _PAIRS = (
     re.compile(rf"(?<![\w'’-])(?P<a>{_NAME_SLOT})[ \t]+(?:had[ \t]+)?(?:given|gave|handed|"
                rf"showed|shown|sent|promised)[ \t]+(?P<b>{_NAME_SLOT})[ \t]+(?:his|her|their)\b"),
 )
-_GIVEN_BEFORE = re.compile(r"(?<![\w'’-])(?P<n>[^\W\d_][\w'’-]+)[ \t]+$")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“”(\[«»>*#|•-])[ \t]*$")
 _LINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
@@ -284,7 +312,7 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
         if text[s.start].isupper() and (head := _PARTICLES_BEFORE.search(
                 text, max(0, s.start - 16), s.start)):  # "van der | Voet"
             extra.append(Span(head.start(), s.end, "PERSON", s.score))
-        if lower and (head := _GIVEN_BEFORE.search(text, max(0, s.start - 40), s.start)) \
+        if lower and (head := _WORD_BEFORE_NAME.search(text, max(0, s.start - 40), s.start)) \
                 and given_name(head.group("n")) \
                 and head.group("n") not in _NOT_A_NAME_START | _JOINING_WORDS:
             extra.append(Span(head.start("n"), s.end, "PERSON", s.score))  # "aino | kask"
@@ -409,16 +437,23 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
             out.append(s)
             continue
         end = _word_end(text, s.end)
+        if _PARTICLE_LAST.search(text, s.start, end) and (m := _NEXT_WORD.match(text, end)):
+            end = m.end()
+        elif _ABBREVIATION_LAST.search(text, s.start, end) and (
+                m := _DOT_NUMBER.match(text, end)):
+            end = m.end()
         for _ in range(12):
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
-            if not m:
-                break
+            if not m or (lower and m.group("seg").lower() in stop_words()
+                         and not _PARTICLE_WORD.fullmatch(m.group("seg"))):
+                break  # "... 85 st. | the first three months"
             end = m.end("seg")
         out.append(Span(s.start, _block_end(text, end), s.entity, s.score))
     joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
                    if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
                    and "\n\n" not in gap else None)
-    grown = [Span(_grow_back(text, s.start, lower), s.end, s.entity, s.score)
+    grown = [Span(_grow_back(text, s.start, lower, "\n" in text[s.start:s.end].strip()),
+                  s.end, s.entity, s.score)
              if s.entity == "STREET_ADDRESS" else s for s in joined]
     return company_lines(text, merge(grown) if grown != joined else joined)
 
