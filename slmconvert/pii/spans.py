@@ -446,7 +446,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
             if not m or (lower and m.group("seg").lower() in stop_words()
                          and not _PARTICLE_WORD.fullmatch(m.group("seg"))):
-                break  # "... 85 st. | the first three months"
+                break  # "... 85 st. | in the mornings"
             end = m.end("seg")
         out.append(Span(s.start, _block_end(text, end), s.entity, s.score))
     joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
