@@ -185,3 +185,20 @@ def test_prepare_smollm2_then_load_offline_and_generate(tmp_path: Path) -> None:
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "OUT=" in out.stdout and len(out.stdout.split("OUT=")[1].strip()) > 0
+
+
+@pytest.mark.parametrize(("info", "native"), [
+    ("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n", False),  # bfloat16 emulated
+    ("processor\t: 0\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile\n", True),
+    ("processor\t: 0\nflags\t\t: avx2 avx512f amx_bf16\n", True),
+    ("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n", True),  # Arm
+    ("processor\t: 0\nFeatures\t: fp asimd\nmodel name\t: bf16 board\n", False),
+])
+def test_bfloat16_only_where_the_cpu_computes_in_it(info: str, native: bool) -> None:
+    assert models.bf16_in_cpuinfo(info) is native
+
+
+def test_auto_dtype_follows_the_cpu_and_explicit_ones_stay() -> None:
+    assert models.resolve_dtype("auto") == ("bfloat16" if models.native_bf16() else "float32")
+    assert models.resolve_dtype("bfloat16") == "bfloat16"
+    assert models.resolve_dtype("float32") == "float32"

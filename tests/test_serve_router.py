@@ -14,6 +14,7 @@ import httpx
 import pytest
 from test_serve import Served, fake_upstream
 
+from slmconvert.core.models import resolve_dtype
 from slmconvert.core.parquet import iter_records
 from slmconvert.core.records import CallRecord
 from slmconvert.evaluation.router import BaseModelRef, Route, load_router, save_router
@@ -48,7 +49,8 @@ def _slm_route(ws: Path, cid: str, threshold: float | None) -> Route:
                                                               source=unit["base"]["source"]),
                  adapter=f"finetune/{unit['path']}/adapter",
                  recipe=f"finetune/{unit['path']}/prompt_recipe.json", answer_kind=kind,
-                 threshold=threshold, max_new_tokens=score["max_new_tokens"], dtype="bfloat16")
+                 threshold=threshold, max_new_tokens=score["max_new_tokens"],
+                 dtype=resolve_dtype("auto"))
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +32,14 @@ from slmconvert.core.progress import NullReporter, Reporter
 from slmconvert.errors import ConfigError, ModelUnavailableError, did_you_mean
 
 PREPARED_MARKER = "slmconvert-prepared.json"
+
+# Weights a model computes in: "auto" is bfloat16 where the CPU computes in it natively,
+# else float32 (see :func:`resolve_dtype`).
+Dtype = Literal["auto", "float32", "bfloat16"]
+DTYPE_HELP = ("auto (bfloat16 on a CPU with native bfloat16 instructions, else float32), "
+              "float32, or bfloat16 (about 1.5x faster than float32 on CPUs with "
+              "AVX512-BF16 or AMX, many times slower on CPUs without: 38x for a matmul "
+              "on an AVX2 EPYC)")
 
 Precision = Literal["fp32", "bf16", "int8", "int4"]
 BYTES_PER_PARAM: dict[str, float] = {"fp32": 4, "bf16": 2, "int8": 1, "int4": 0.5}
@@ -369,10 +378,38 @@ def prepare(name_or_source: str, reporter: Reporter | None = None,
     return PreparedModel(entry.name, target, cached=False, gguf_sha256=digest)
 
 
+@cache
+def native_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic instructions (x86 AVX512-BF16 or AMX,
+    Arm BF16), read from ``/proc/cpuinfo``. Elsewhere PyTorch emulates bfloat16, and a
+    model in it runs many times slower than in float32."""
+    try:
+        return bf16_in_cpuinfo(Path("/proc/cpuinfo").read_text(encoding="utf-8",
+                                                               errors="replace"))
+    except OSError:
+        return False
+
+
+def bf16_in_cpuinfo(info: str) -> bool:
+    """Whether a ``/proc/cpuinfo`` text lists a bfloat16 instruction set among its CPU
+    flags (x86 ``flags``, Arm ``Features``)."""
+    flags = {f for line in re.findall(r"^(?:flags|Features)\s*:(.*)$", info, re.MULTILINE)
+             for f in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def resolve_dtype(dtype: str) -> str:
+    """The weights' dtype to load: ``auto`` becomes bfloat16 where :func:`native_bf16`,
+    else float32; float32 and bfloat16 stay as asked."""
+    if dtype == "auto":
+        return "bfloat16" if native_bf16() else "float32"
+    return dtype
+
+
 def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
                    entry: ModelEntry | None = None, dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) on CPU, from the prepared checkpoint, weights in ``dtype``
-    (float32 or bfloat16)."""
+    (float32, bfloat16 or auto: :func:`resolve_dtype`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -380,5 +417,6 @@ def load_causal_lm(name_or_source: str, reporter: Reporter | None = None,
     hf_logging.disable_progress_bar()  # the reporter shows progress, not transformers
     prepared = prepare(name_or_source, reporter, entry=entry)
     tokenizer = AutoTokenizer.from_pretrained(prepared.path)
-    model = AutoModelForCausalLM.from_pretrained(prepared.path, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(prepared.path,
+                                                 dtype=getattr(torch, resolve_dtype(dtype)))
     return model, tokenizer

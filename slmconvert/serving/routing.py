@@ -112,7 +112,7 @@ class SlmRouter:
         """The route's base model (once per model and dtype) with its adapter on it."""
         from peft import PeftModel
 
-        from slmconvert.core.models import prepare
+        from slmconvert.core.models import native_bf16, prepare
         from slmconvert.evaluation.answer import load_adapter
         from slmconvert.prompting.recipe import PromptRecipe
 
@@ -126,6 +126,11 @@ class SlmRouter:
         if key not in self.bases:
             prepared = prepare(r.model.name, self.rep)
             self.rep.info(f"serve: loading {r.model.name} ({r.dtype}) with {r.cluster}'s adapter")
+            if r.dtype == "bfloat16" and not native_bf16():
+                self.rep.warn(f"serve: {r.cluster}'s threshold was calibrated in bfloat16, which "
+                              "this CPU emulates (no AVX512-BF16, AMX or Arm BF16): its answers "
+                              "will be many times slower than in float32; rerun evaluate with "
+                              "dtype auto or float32 for a router made for this machine")
             model, tok = load_adapter(prepared.path, None, r.dtype)
             self.bases[key] = (PeftModel.from_pretrained(model, str(adapter),
                                                          adapter_name=r.cluster), tok)

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from slmconvert.core.fsio import write_json_atomic, write_text_atomic
 from slmconvert.core.hashing import sha256_file
+from slmconvert.core.models import DTYPE_HELP, Dtype, resolve_dtype
 from slmconvert.core.parquet import iter_records
 from slmconvert.core.records import CallRecord
 from slmconvert.errors import ConfigError, InputError
@@ -106,10 +107,9 @@ class EvaluateConfig(StageConfig):
         "Replace only when the verifier rejects at most this share of val answers "
         "(else the route is hybrid: rejected answers go to the LLM)."))
     batch_size: int = Field(8, ge=1, description="Prompts generated together.")
-    dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
-        "Weights for generation: float32, or bfloat16 (about 1.5x faster on CPUs with "
-        "AVX512-BF16; confidences shift slightly, so the router records it and serve "
-        "uses the same)."))
+    dtype: Dtype = Field("float32", description=(
+        f"Weights for generation: {DTYPE_HELP}. Confidences shift slightly with the "
+        "dtype, so the router records the one used and serve loads the same."))
     max_new_tokens: int | None = Field(None, ge=1, description=(
         "Longest answer (null: the adapter's, from its training answers' p95)."))
     max_prompt_tokens: int = Field(4096, ge=256, description=(
@@ -286,6 +286,7 @@ class Evaluator:
         from slmconvert.stages.select import load_selection
 
         self.ctx, self.cfg = ctx, cfg
+        self.dtype = resolve_dtype(cfg.dtype)
         cl_path = ctx.upstream_dir("cluster") / "clusters.json"
         ft_path = ctx.upstream_dir("finetune") / "finetune.json"
         for p, stage in ((cl_path, "cluster"), (ft_path, "finetune")):
@@ -435,7 +436,7 @@ class Evaluator:
 
         ft_dir = self.ctx.upstream_dir("finetune") / unit["path"]
         prepared = prepare(unit["model"], self.ctx.reporter)
-        model, tok = load_adapter(prepared.path, ft_dir / "adapter", self.cfg.dtype)
+        model, tok = load_adapter(prepared.path, ft_dir / "adapter", self.dtype)
         recipe = PromptRecipe.load(ft_dir / RECIPE_FILE)
         out: dict[str, dict[str, list[Scored]]] = {}
         for item in items:
@@ -826,7 +827,7 @@ class Evaluator:
                 recipe=f"finetune/{unit['path']}/{RECIPE_FILE}", answer_kind=row["kind"],
                 confidence=row.get("confidence") or self.cfg.confidence,
                 constrained=bool(row.get("constrained")), labels=d.get("labels"),
-                threshold=d["threshold"], dtype=self.cfg.dtype,
+                threshold=d["threshold"], dtype=self.dtype,
                 max_new_tokens=self.cfg.max_new_tokens or score.get("max_new_tokens")))
         router = Router(
             format=FORMAT, routes=routes,

@@ -26,7 +26,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from slmconvert.core.fsio import write_json_atomic
-from slmconvert.core.models import ModelEntry, catalog_with, licence_allowed, source_for
+from slmconvert.core.models import (
+    DTYPE_HELP,
+    Dtype,
+    ModelEntry,
+    catalog_with,
+    licence_allowed,
+    source_for,
+)
 from slmconvert.core.parquet import iter_records
 from slmconvert.core.records import CallRecord
 from slmconvert.errors import ConfigError, InputError, did_you_mean
@@ -45,9 +52,8 @@ class ProbeConfig(BaseModel):
         "Numbers of train examples placed before each call; every value is probed."))
     max_new_tokens: int = Field(128, ge=1, description="Longest answer generated.")
     batch_size: int = Field(4, ge=1, description="Prompts generated together.")
-    dtype: Literal["float32", "bfloat16"] = Field("float32", description=(
-        "Weights for probing: float32, or bfloat16 (about 1.5x faster on CPUs with "
-        "AVX512-BF16, with slightly different numerics)."))
+    dtype: Dtype = Field("float32", description=(
+        f"Weights for probing: {DTYPE_HELP}; bfloat16's numerics differ slightly."))
     max_prompt_tokens: int = Field(4096, ge=256, description=(
         "Prompt budget for probing (examples are dropped to fit; a call longer than this "
         "is skipped and counted)."))
