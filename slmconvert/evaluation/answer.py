@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slmconvert.core.models import resolve_dtype
 from slmconvert.core.records import CallRecord
 from slmconvert.prompting.format import render_target
 from slmconvert.prompting.recipe import PromptRecipe, apply
@@ -18,7 +19,8 @@ from slmconvert.training.lora import answer_loss
 def load_adapter(base: Path | str, adapter: Path | str | None,
                  dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) of a base checkpoint with a PEFT adapter on it (or none), its
-    weights (adapter included) in ``dtype`` (float32 or bfloat16)."""
+    weights (adapter included) in ``dtype`` (float32, bfloat16 or auto:
+    :func:`~slmconvert.core.models.resolve_dtype`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -30,6 +32,7 @@ def load_adapter(base: Path | str, adapter: Path | str | None,
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
+    dtype = resolve_dtype(dtype)
     if dtype != "float32":
         model = model.to(getattr(torch, dtype))
     model.eval()

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from slmconvert.core.models import resolve_dtype
 from slmconvert.errors import ConfigError, InputError
 from slmconvert.evaluation.router import (
     CENTROIDS,
@@ -178,7 +179,7 @@ def version_from_report(workspace: Path, row: dict[str, Any], unit: dict[str, An
         model=BaseModelRef(name=unit["base"]["name"], source=unit["base"]["source"]),
         adapter=adapter, recipe=recipe, answer_kind=row.get("kind"),
         confidence=evaluate_params.get("confidence", "mean_logprob"),
-        dtype=evaluate_params.get("dtype", "float32"),
+        dtype=resolve_dtype(evaluate_params.get("dtype", "float32")),  # what evaluate ran
         max_new_tokens=evaluate_params.get("max_new_tokens") or score.get("max_new_tokens"),
         verdict=row["verdict"], reason=row["reason"], threshold=row.get("threshold"),
         metrics={"n": system.get("n"), "accuracy": system.get("accuracy"),
