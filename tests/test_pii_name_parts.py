@@ -146,6 +146,9 @@ def test_more_of_an_address_its_block_and_texts_in_lower_case(
     ("Meet me at 12 Main Street, I will be there.", "I will be there."),
     ("Place an order for two pizzas.", "Place an order for two pizzas."),
     ("Place of birth, if the form asks for it.", "Place of birth, if the form asks for it."),
+    # in lower-case prose an English word that is also a particle ends the block
+    ("my flat is at 40 birk st. an hour from town", "an hour from town"),
+    ("the shop is on 7 tamm rd. i can walk there", "i can walk there"),
 ])
 def test_a_lower_case_sentence_or_the_words_before_a_block_stay(
         scrubber: Scrubber, text: str, kept: str) -> None:

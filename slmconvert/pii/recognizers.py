@@ -23,6 +23,7 @@ from typing import Any
 
 from slmconvert.core.text import EMAIL_RE
 from slmconvert.errors import ConfigError, did_you_mean
+from slmconvert.pii import particles
 
 CONTEXT_WINDOW = 48  # characters before a match searched for context words
 
@@ -174,8 +175,7 @@ _STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
-_PARTICLE = (r"(?:de|del|della|des|da|das|do|dos|di|du|la|le|les|los|las|el|y|e|i|aux|au|"
-             r"der|den|van|von|het|ten|ter|na|nad|pod)")
+_PARTICLE = particles.alternation(particles.STREET)
 # Capital letters of the scripts addresses are written in here (Latin, Greek with its
 # accented capitals, Cyrillic); Latin Extended-A mixes both cases.
 UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
@@ -744,10 +744,6 @@ _PLACE_PREFIXES = {"san", "santa", "são", "sao", "saint", "sainte", "st", "ste"
                    "port", "porto", "puerto", "fort", "mount", "mt", "lake", "cape", "new",
                    "north", "south", "east", "west", "upper", "lower", "villa", "ciudad",
                    "cite", "cité", "isla", "ile", "île"}
-# A lower-case word inside a place name: "Puntas de Valdés", "Dole pri Litiji".
-_PLACE_PARTICLES = {"de", "del", "della", "di", "da", "do", "dos", "das", "du", "des", "la",
-                    "le", "las", "los", "el", "en", "nad", "pod", "pri", "u", "v", "na", "am",
-                    "an", "im", "ob", "sur", "upon", "on", "y", "i", "e"}
 _PHRASE_WORD_BEFORE = re.compile(r"(?:^|(?<=[\s(\"'“‘]))(?P<w>[^\W\d_][\w'’.-]*)[ \t]+$")
 
 
@@ -761,14 +757,14 @@ def place_phrase_start(text: str, start: int, lower: bool = False) -> int:
         if w.lower() in _CALENDAR_WORDS or w.lower() in _FUNCTION_WORDS \
                 or (w[-1] in ".!?" and w.lower() not in ("st.", "ste.", "mt.")):
             break  # not across a sentence end: "... in Africa. Producer Ines Moreau"
-        if w[0].isupper() or w in _PLACE_PARTICLES:
+        if w[0].isupper() or w in particles.PLACE:
             pos = m.start()
         elif lower and taken < 2 and w not in _FUNCTION_WORDS:
             pos = m.start()
         else:
             break
         taken += 1
-    while pos < start and text[pos:].split(maxsplit=1)[0] in _PLACE_PARTICLES:
+    while pos < start and text[pos:].split(maxsplit=1)[0] in particles.PLACE:
         pos = text.index(" ", pos) + 1  # a place name never starts with a particle
     return pos
 
@@ -856,7 +852,7 @@ _NOT_AGENT_NOUNS = {"another", "together", "whether", "neither", "either", "howe
                     "forever", "whatever", "whenever", "wherever", "whoever", "rather",
                     "further", "meanwhile", "present", "recent", "different", "important",
                     "urgent", "absent", "silent", "patient", "pleasant", "instant"}
-_LINE_PARTICLE = r"(?:de|del|der|den|des|di|da|do|du|la|le|u|v|nad|pod|pri|an|am|im|en|sur|ob)"
+_LINE_PARTICLE = particles.alternation(particles.STREET)
 _PLACE_LINE = re.compile(rf"[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:{_CAP}|{_LINE_PARTICLE})"
                          rf"(?:[ \t]+(?:{_CAP}|{_LINE_PARTICLE}))*[ \t]*")
 
@@ -997,9 +993,6 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
     return any(s in words and _fold(s) not in first_names() for s in stems)
 
 
-# Lower-case words inside a name: "Anna van der Berg", "Omar bin Said".
-_NAME_PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "della", "du", "la",
-                   "le", "ten", "ter", "bin", "ibn", "al", "el", "dos", "das", "do"}
 # The prefixes of a title-case name word with a second capital: "McKay", "O'Neill".
 _NAME_PREFIX = re.compile(r"(?:Mc|Mac|O['’]|D['’])(?=[^\W\d_])")
 _DUTCH_IJ = re.compile(r"^IJ(?=[^\W\d_])")  # Dutch capitalises both letters: "IJssel"
@@ -1047,7 +1040,7 @@ def _sentence_word(word: str) -> bool:
     """An English function word that is no particle of a street's or place's name: the
     sentence going on ("36 rue des lilas | is closed"), not "rua do carmo"."""
     w = word.lower().rstrip(".,")
-    return w in stop_words() and not re.fullmatch(_PARTICLE, w)
+    return w in stop_words() and w not in particles.STREET_LOWER
 
 
 def name_word(word: str) -> bool:
@@ -1104,7 +1097,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
         return False
     named = [t for t in span
-             if any(c.isalpha() for c in t.text) and t.lower_ not in _NAME_PARTICLES]
+             if any(c.isalpha() for c in t.text) and t.lower_ not in particles.PEOPLE]
     if not named:
         return False
     if value.islower():
@@ -1112,7 +1105,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
                 or not english_words(span.doc, words):
             return False
     elif not (all(title_name_word(t) for t in value.split()
-                  if t.lower() not in _NAME_PARTICLES)
+                  if t.lower() not in particles.PEOPLE)
               and any(t.pos_ == "PROPN" for t in named)):
         return False
     content = [t for t in named if len(t.text.rstrip(".")) > 1]

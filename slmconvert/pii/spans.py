@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from slmconvert.pii import particles
 from slmconvert.pii.recognizers import (
     STREET_PREFIX,
     UPPER,
@@ -52,8 +53,7 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # An address block continues over town, state, country and postal-code tokens separated
 # by spaces, commas or single line breaks ("...Apt. 864\nArtilleros\n, CO\n Uruguay 64677"),
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
-_PARTICLES = (r"(?:de|del|della|dei|delle|degli|da|do|di|la|le|les|los|las|el|du|am|an|im|sur|"
-              r"upon|u|v|z|nad|pod|bei|en|e|y|i|van|von|der|den|des)")
+_PARTICLES = particles.alternation(particles.STREET)
 # (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
 # the sentence going on)
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
@@ -66,10 +66,10 @@ _CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t
 _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
 # An address never ends on a particle ("18 Rue de | Brest"): the next word on its line
 # is the rest of the street's name, in any case; nor on an abbreviated street word whose
-# house number follows its full stop ("921 Tuulik Aqq. | 19").
-_PARTICLE_WORD = re.compile(_PARTICLES, re.IGNORECASE)
-_PARTICLE_LAST = re.compile(r"(?<=\w[ \t])(?:de|del|della|dei|delle|degli|da|das|do|dos|di|du|"
-                            r"des|la|le|les|los|las|el|van|von|der|den)$")
+# house number follows its full stop ("921 Tuulik Aqq. | 19"). In lower-case text a
+# block stops at an English function word, not at a particle ("vila do conde").
+_LOWER_PARTICLE = re.compile(particles.alternation(particles.STREET_LOWER), re.IGNORECASE)
+_PARTICLE_LAST = re.compile(rf"(?<=\w[ \t]){particles.alternation(particles.STREET_LAST)}$")
 _ABBREVIATION_LAST = re.compile(rf"(?:^|(?<=[ \t]))[{UPPER}][^\W\d_]{{0,4}}$")
 _NEXT_WORD = re.compile(r"[ \t]+[^\W\d_][\w'’-]*")
 _DOT_NUMBER = re.compile(r"\.[ \t]+\d{1,5}[A-Za-z]?(?![\w.,-]*\w)"
@@ -126,12 +126,12 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
     pos, most = start, 5
     if _UNIT_LINE_START.match(text, start) and (m := _LINE_ABOVE.search(text, 0, start)):
         pos, most = m.start(), 7
-        w = _LAST_WORD.search(text, 0, pos)
-        if not w or w.group("w").lower().rstrip(".") in _NOT_ADDRESS:
+        last = _LAST_WORD.search(text, 0, pos)
+        if not last or last.group("w").lower().rstrip(".") in _NOT_ADDRESS:
             most = 0
         else:
-            words.append((w.start("w"), w.group("w")))
-            pos = w.start("w")
+            words.append((last.start("w"), last.group("w")))
+            pos = last.start("w")
     while len(words) < most and (m := _BACK_WORD.search(text, 0, pos)):
         w = m.group("w")
         if w.lower().rstrip(".") in _NOT_ADDRESS and not (
@@ -445,7 +445,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
         for _ in range(12):
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
             if not m or (lower and m.group("seg").lower() in stop_words()
-                         and not _PARTICLE_WORD.fullmatch(m.group("seg"))):
+                         and not _LOWER_PARTICLE.fullmatch(m.group("seg"))):
                 break  # "... 85 st. | in the mornings"
             end = m.end("seg")
         out.append(Span(s.start, _block_end(text, end), s.entity, s.score))

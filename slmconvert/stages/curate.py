@@ -203,6 +203,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
+    # 12: one vocabulary of name particles (pii/particles.py); in lower-case prose "an",
+    # "am", "i", "upon" end an address block;
     # 11: addresses never end on a particle, keep a number after an abbreviated street
     # word, take the whole first line of a block, German "An der", lower-case blocks
     # closed by a postal code; lower-case blocks stop at function words;
@@ -217,7 +219,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "11"
+    version = "12"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
