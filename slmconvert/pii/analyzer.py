@@ -123,7 +123,7 @@ def spacy_engine(spacy_model: str, full: bool = False) -> Any:
     :data:`UNUSED_PIPES` unless ``full`` (Presidio as a user would run it)."""
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    engine = NlpEngineProvider(nlp_configuration={
+    engine: Any = NlpEngineProvider(nlp_configuration={  # a SpacyNlpEngine: it has .nlp
         "nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": spacy_model}],
     }).create_engine()
     if not full:
@@ -150,7 +150,8 @@ def _ner_only(location: str) -> Any:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"\[W095\]")
         nlp = spacy.load(location, exclude=list(_NOT_FOR_NER))
-    if "tok2vec" in nlp.pipe_names and not nlp.get_pipe("tok2vec").listening_components:
+    tok2vec: Any = nlp.get_pipe("tok2vec") if "tok2vec" in nlp.pipe_names else None
+    if tok2vec is not None and not tok2vec.listening_components:
         nlp.remove_pipe("tok2vec")
     return nlp
 

@@ -52,3 +52,7 @@ PEOPLE = (ROMANCE - {"dei", "delle", "degli", "des", "les", "los", "las", "au", 
 def alternation(words: Iterable[str]) -> str:
     """A regex group matching any of ``words``, longest first."""
     return "(?:" + "|".join(sorted(words, key=lambda w: (-len(w), w))) + ")"
+
+
+# The pattern every rule uses for a particle inside a street, town or address block.
+STREET_PATTERN = alternation(STREET)

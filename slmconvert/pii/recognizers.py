@@ -39,8 +39,12 @@ class Rule:
     context_score: float = 0.0
     description: str = ""
     lower_text_only: bool = False  # only in a text with no capital letter at all
+    # A group whose words must be unknown to English: no function word and, given a
+    # vocabulary, no dictionary word ("in tarvola 4410", not "in batches 4000").
+    unknown: str = ""
 
-    def find(self, text: str) -> Iterator[tuple[int, int, float]]:
+    def find(self, text: str, words: frozenset[str] = frozenset()
+             ) -> Iterator[tuple[int, int, float]]:
         if self.lower_text_only and (any(c.isupper() for c in text) or caseless_script(text)):
             return
         has_v = "v" in self.pattern.groupindex
@@ -48,6 +52,9 @@ class Rule:
             start, end = m.span("v") if has_v and m.group("v") is not None else m.span()
             value = text[start:end]
             if not value.strip() or (self.validate and not self.validate(value)):
+                continue
+            if self.unknown and any(w.lower() in stop_words() or ordinary_word(w, words)
+                                    for w in m.group(self.unknown).split()):
                 continue
             score = self.score
             if self.context and _context_near(text, start, self.context):
@@ -162,7 +169,7 @@ _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|od
                  r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
                  r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu|"
                  r"põik|puiestee|pst\.|maantee|mnt\.)")
-_SUFFIXED = rf"[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"
+_SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
@@ -171,17 +178,21 @@ STREET_PREFIX = (
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
 # The street words of STREET_PREFIX that are not also English words ("via", "place").
-_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|carrer|avenida|chemin|allée|impasse|quai|viale|vicolo|"
+_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|c/|carrer|avenida|chemin|allée|impasse|quai|viale|vicolo|"
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
-_PARTICLE = particles.alternation(particles.STREET)
+_PARTICLE = particles.STREET_PATTERN
+# The particles that may start a street's name: "on van Aken Lane", "on de la Paz Street".
+_LEADING_PARTICLE = particles.alternation(particles.STREET_LAST)
 # Capital letters of the scripts addresses are written in here (Latin, Greek with its
 # accented capitals, Cyrillic); Latin Extended-A mixes both cases.
 UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
 _CAP = rf"[{UPPER}][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
+# An abbreviation in any script, also dotted letters: "St.", "ul.", "P.O.", "Λ.".
+_ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 # Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only) and
 # British ("SW1A 1AA", "M1 1AE").
 _POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
@@ -351,12 +362,20 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"{_STREET_TYPES}\b\.?{_TAIL}"), 0.7,
          description="'17 Harrow Lane, Leeds LS6 2QT', '90 Elm Rd, Apt 4': a building "
                      "number, capitalised name words and a street type."),
+    Rule("street_number_first_type_lower", "STREET_ADDRESS",
+         _c(rf"(?<![\w-]){_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{1,3}}"
+            r"(?:street|road|avenue|lane|boulevard)\b(?=[ \t]*(?:$|[\n.,;:!?)]|(?:in|on|at|to|"
+            r"and|near|off|from|where|which|that|is|was)\b))"), 0.55,
+         description="A building number and a capitalised name with the street word in "
+                     "lower case, where the phrase ends: '40 Harrow Vale street in town' (not "
+                     "'2 Abbey road signs')."),
     Rule("street_number_first_lower", "STREET_ADDRESS",
          _c(rf"(?<![\w-]){_NUM}\s+(?:{_WORD}\s+){{1,3}}?{_STREET_TYPES}\b\.?", re.IGNORECASE),
          0.6, lower_text_only=True,
          description="The same in a text with no capital letter: '12 elm street'."),
     Rule("street_suffix", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+){{0,2}}{_SUFFIXED}(?:\s+{_NUM}\.?)?|"
+         _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}"
+            rf"(?:\s+{_NUM}\.?)?|"
             rf"(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
             rf"(?:{_CAP}\s+)?{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
             rf"{_NUM}\s+(?:{_CAP}\s+){{1,3}}(?i:{_STREET_AFTER})(?<!\.)\.?(?:\s+{_NUM}\.?)?)"
@@ -391,10 +410,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter, after on/at/to/in: 'enter "
                      "on korvalla 31 st.'."),
     Rule("street_named", "STREET_ADDRESS",
-         _c(rf"\b(?:on|at|off)\s+(?P<v>(?:{_CAP}\s+){{1,3}}(?:Street|Avenue|Road|Boulevard|Lane|"
+         _c(rf"\b(?:on|at|off)\s+(?P<v>(?:{_LEADING_PARTICLE}\s+){{0,2}}(?:{_CAP}\s+){{1,3}}"
+            r"(?:Street|Avenue|Road|Boulevard|Lane|"
             rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
          description="A street named without a number after on/at: 'the cafe on Willow "
-                     "Brook Street'."),
+                     "Brook Street', 'on van Aken Lane'."),
     Rule("street_before_unit", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?P<v>(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\.?),?\s+(?={_UNIT}(?!\w))"),
          0.55,
@@ -419,11 +439,21 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A building number, a street name and a house number, then a comma "
                      "and a capitalised town, where an address starts (line start, after "
                      "a comma or colon, after 'at', 'to', 'in'): '12 Lindqvist 4, Ostby'."),
+    Rule("street_number_town_lower", "STREET_ADDRESS",
+         _c(rf"(?:^|(?<=[\n,:;>?!.])[ \t]*|(?<=\b(?:at|to|in|is|on)\s))"
+            rf"(?P<v>{_NUM}[ \t]+(?:{_WORD}[ \t]+){{1,3}}{_NUM}\.?)"
+            rf"(?=[ \t]*,[ \t]*{_WORD}(?:[ \t]+{_WORD}){{0,2}}[ \t]*,[ \t]*{_WORD})",
+            re.MULTILINE), 0.5,
+         lower_text_only=True,
+         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:-1]),
+         description="The same in a text with no capital letter, where an address starts, "
+                     "when a town and a region or country follow: 'to 12 lindqvist 4, ostby, "
+                     "sweden'."),
     Rule("street_unit", "STREET_ADDRESS",
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
     Rule("po_box", "STREET_ADDRESS",
-         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w ]{1,20}?,?\s*"
+         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w '’-]{1,20}?,?\s*"
             r"(?:Box\s+\d{1,6}\s*)?(?:,?\s*)?(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}(?!\w)"
             r"|(?<!\w)P\.?\s?O\.?\s+Box\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
          description="PO boxes and military (APO/FPO/DPO) addresses."),
@@ -437,8 +467,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
                      "a number, or with a name and a house number ('lives on Lipowa 12')."),
     Rule("street_corner", "STREET_ADDRESS",
-         _c(r"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!])"
-            r"{3,60}?\s+and\s+(?:(?<![^\s])[A-Za-z]{1,4}\.(?=\s)|[^\n.,;?!]){2,40}?)"
+         _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
+            rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"
             r"(?=\s*(?:\n|[.,;?!]|$| in | on | at | for ))"), 0.6,
          description="Intersections: 'the corner of Oak Street and 5th Avenue', 'the "
                      "corner of ul. Lipowa 3 and Mill Road'."),
@@ -457,6 +487,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A postal code after a place (and its district number) in running "
                      "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
                      "0B1', 'in Łódź 90-001' (years are not postal codes)."),
+    Rule("postal_in_place_lower", "STREET_ADDRESS",
+         _c(r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
+            r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+"
+            r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}|\d{3}[ ]\d{2}|\d\d-\d{3})(?![\w-])"
+            r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, lower_text_only=True,
+         unknown="place",
+         description="The same in a text with no capital letter, after a place no English "
+                     "dictionary knows: 'an office in tarvola 4410 in its new building' (not "
+                     "'in batches 4000 in')."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
             rf"(?P<v>\d{{2,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"), 0.6,
@@ -852,9 +891,8 @@ _NOT_AGENT_NOUNS = {"another", "together", "whether", "neither", "either", "howe
                     "forever", "whatever", "whenever", "wherever", "whoever", "rather",
                     "further", "meanwhile", "present", "recent", "different", "important",
                     "urgent", "absent", "silent", "patient", "pleasant", "instant"}
-_LINE_PARTICLE = particles.alternation(particles.STREET)
-_PLACE_LINE = re.compile(rf"[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:{_CAP}|{_LINE_PARTICLE})"
-                         rf"(?:[ \t]+(?:{_CAP}|{_LINE_PARTICLE}))*[ \t]*")
+_PLACE_LINE = re.compile(rf"[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?(?:{_CAP}|{_PARTICLE})"
+                         rf"(?:[ \t]+(?:{_CAP}|{_PARTICLE}))*[ \t]*")
 
 
 # A word mentioned as a word, not used as a name: "terms like Patience and Candour",
@@ -1326,7 +1364,7 @@ def presidio_recognizer(rules: Sequence[Rule], people: bool = True,
             for rule in rules:
                 if wanted and rule.entity not in wanted:
                     continue
-                for start, end, score in rule.find(text):
+                for start, end, score in rule.find(text, words):
                     out.append(RecognizerResult(rule.entity, start, end, score,
                                                 recognition_metadata={
                                                     RecognizerResult.RECOGNIZER_NAME_KEY:

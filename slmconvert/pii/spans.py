@@ -53,7 +53,7 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # An address block continues over town, state, country and postal-code tokens separated
 # by spaces, commas or single line breaks ("...Apt. 864\nArtilleros\n, CO\n Uruguay 64677"),
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
-_PARTICLES = particles.alternation(particles.STREET)
+_PARTICLES = particles.STREET_PATTERN
 # (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
 # the sentence going on)
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"

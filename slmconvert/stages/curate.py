@@ -203,6 +203,9 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
+    # 13: intersections after "P.O. Box" or a non-Latin abbreviation, a lower-case street
+    # word after a named street, lower-case number-street-number-town-country lines and
+    # postal codes after an unknown place, Spanish "c/", Dutch "Jan van Goyenkade";
     # 12: one vocabulary of name particles (pii/particles.py); in lower-case prose "an",
     # "am", "i", "upon" end an address block;
     # 11: addresses never end on a particle, keep a number after an abbreviated street
@@ -219,7 +222,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "12"
+    version = "13"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
