@@ -80,6 +80,8 @@ FOUND = [  # (rule, text, the value it must report)
      "Tallow kapu 3. and Mirren Road"),
     ("po_box", "USNV Harrow\nFPO AE 41207", "USNV Harrow\nFPO AE 41207"),
     ("po_box", "ship to uss tarn-vale\nfpo ap 34021 soon", "uss tarn-vale\nfpo ap 34021"),
+    ("po_box", "Meet at USNS Karel van der Stoep\nFPO AE 41207", "USNS Karel van der Stoep\nFPO AE 41207"),  # noqa: E501
+    ("street_on_foreign", "the bus stop is on Åkerlunden 30", "Åkerlunden 30"),
     ("street_corner", "at the corner of P.O. Box 81 and Fenwick Islands",
      "P.O. Box 81 and Fenwick Islands"),
     ("street_corner", "at the corner of Λ. Κηφισίας 22 and Tarrow Road",
@@ -115,6 +117,7 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("street_prefix_lower", "sent via email 12 times"),
     ("street_named", "we are on the main road now"),
     ("street_number_first_type_lower", "we saw 2 Abbey road signs on the way"),
+    ("street_on_foreign", "the game is on Xbox 360."),
     ("street_number_town_lower", "version 3 build 12, linux, amd64"),
     ("postal_in_place_lower", "it opened in tarvola in 2021, then grew"),
     ("street_number_town_lower", "i have 3 kids and 2, maybe 3, dogs"),

@@ -453,7 +453,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
     Rule("po_box", "STREET_ADDRESS",
-         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w '’-]{1,20}?,?\s*"
+         _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w .'’-]{1,30}?,?\s*"
             r"(?:Box\s+\d{1,6}\s*)?(?:,?\s*)?(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}(?!\w)"
             r"|(?<!\w)P\.?\s?O\.?\s+Box\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
          description="PO boxes and military (APO/FPO/DPO) addresses."),
@@ -466,6 +466,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
                      "a number, or with a name and a house number ('lives on Lipowa 12')."),
+    Rule("street_on_foreign", "STREET_ADDRESS",
+         _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
+            r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
+         validate=lambda v: any(not c.isascii() for c in v.rsplit(None, 1)[0]),
+         description="A name written with letters English has not, then a number, after "
+                     "'on': 'the bakery is on Åkerlunden 30.' (a street; 'is on Xbox 360' "
+                     "is left alone)."),
     Rule("street_corner", "STREET_ADDRESS",
          _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
             rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"

@@ -205,7 +205,8 @@ class CurateStage(Stage):
     name = "curate"
     # 13: intersections after "P.O. Box" or a non-Latin abbreviation, a lower-case street
     # word after a named street, lower-case number-street-number-town-country lines and
-    # postal codes after an unknown place, Spanish "c/", Dutch "Jan van Goyenkade";
+    # postal codes after an unknown place, Spanish "c/", Dutch "Jan van Goyenkade", a
+    # street with non-English letters and a number after "on";
     # 12: one vocabulary of name particles (pii/particles.py); in lower-case prose "an",
     # "am", "i", "upon" end an address block;
     # 11: addresses never end on a particle, keep a number after an abbreviated street
