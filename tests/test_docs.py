@@ -39,3 +39,12 @@ def test_iterate_docs_cover_every_threshold_and_exit_code() -> None:
     errors = (REPO / "docs/errors.md").read_text()
     for code in (iterate.EXIT_NOTHING, iterate.EXIT_CHANGED, iterate.EXIT_ATTENTION):
         assert f"| {code} " in text and (code == 0 or f"| {code} " in errors), code
+
+
+def test_curate_docs_name_every_recognizer() -> None:
+    """`pii.recognizers` selects rules by name: the catalogue in docs/curate.md lists them."""
+    from slmconvert.pii.recognizers import RULES
+
+    text = (REPO / "docs/curate.md").read_text()
+    catalogue = text[text.index("our recognizers ("):text.index("`person_proper_noun`")]
+    assert [n for n in RULES if f"`{n}`" not in catalogue] == []
