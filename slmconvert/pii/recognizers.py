@@ -1136,7 +1136,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     in title case ("Tavi Rand") with one the tagger calls a proper noun, or two or more
     words all in lower case ("tavi rand") in English lower-case prose; particles allowed.
     In title case not every word may be an ordinary English word (inflected forms
-    included) unless one is a given name ("Guilty Pleasures" is a title, "Escalated" a
+    included) unless one is a given name ("Velvet Harbours" is a title, "Escalated" a
     verb); in lower case, none may be ("import numpy" is code)."""
     value = re.sub(r"['’]s$", "", span.text.strip())
     if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
