@@ -97,6 +97,20 @@ FOUND = [  # (rule, text, the value it must report)
     ("person_kin", "please add my eldest daughter Rieke Tammsaar to the policy", "Rieke Tammsaar"),
     ("person_named", "and then they named her Ottilie", "Ottilie"),
     ("person_recipient", "Ship to: Ines Vardøy, 12 Harbour Lane", "Ines Vardøy"),
+    ("phone_intl", "text me on 0412 7730419 after six", "0412 7730419"),
+    ("phone_intl", "desk +49 30 12345678, ask for Ole", "+49 30 12345678"),
+    ("phone_short", "nobody is answering at 61 23 68", "61 23 68"),
+    ("postal_in_place", "a studio in Dalfsen 7721 KM for two years", "7721 KM"),
+    ("postal_labelled", "postcode 3581 KT, second floor", "3581 KT"),
+    ("street_number_town", "mail both: 12 Oak Lane, Leeds, and 4410 Harstova 12, Kjelby, Norway",
+     "4410 Harstova 12"),
+    ("street_number_name_lower", "the shuttle stops at 415 krokhagen 12 daily",
+     "415 krokhagen 12"),
+    ("street_number_name_lower", "we moved to 88 via rondello 3 last year", "88 via rondello 3"),
+    ("street_named_lower", "the early gigs on varnoki hills street drew crowds",
+     "varnoki hills street"),
+    ("street_on_foreign", "the ferry stop is on La Tercia 4", "La Tercia 4"),
+    ("street_prefix_lower", "drop it at 7 cours Vitton, then call", "7 cours Vitton"),
 ]
 
 NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
@@ -124,6 +138,9 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("postal_labelled", "zip the folder with 12 files"),
     ("person_kin", "my son is at school and my boss Is away"),
     ("person_named", "the file named README is missing"),
+    ("phone_intl", "order 4410\n1234567 shipped"),
+    ("postal_in_place", "it ran in Windows 2000 SP for years"),
+    ("street_on_foreign", "the show is on Le 3."),
 ]
 
 
@@ -251,6 +268,8 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     ("Tel: 61 23 68", ["61 23 68"]),
     ("Ship to:\n4410 Varden 27\nSOLBERG, nord 1234\nNorway 5501", ["4410", "nord", "5501"]),
     ("my zip code is 123 45", ["123 45"]),
+    ("please send the parcel to 52 an der weide 7 apt. 3 bremen", ["52", "an der", "weide"]),
+    ("Walk in on Δ. Γούναρη 8 St. at noon", ["Δ.", "Γούναρη"]),
     # a particle surname and post-nominal letters belong to the name
     ("Ask Maartje ten Velde about the refund.", ["Maartje", "Velde"]),
     ("The letter was signed by Corvin Haldane MD yesterday.", ["Corvin", "Haldane", "MD"]),
@@ -290,9 +309,26 @@ def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
     "Brightwater is a 1999 road-movie filmed in Wales.",
     "Sections: Travel, Pets & Garden, Weather",
     "def route(src, dst): return graph.shortest(src, dst)",
+    # a number, dictionary words and a number in lower-case text are no street
+    "we scaled to 3 replicas 5 times",
+    "it grew to 2 hosts 14 minutes ago",
+    "we went to 3 via email 2 times",
+    # decimals and fractions of a second are no phone numbers
+    "the pin is at 46.603354, 1.888334 on the map",
+    "Started at 2024-06-07 09:15:22.384662 by cron.",
+    "the shop on main street is closed",
 ])
 def test_scrubber_leaves_ordinary_text(scrubber: Scrubber, text: str) -> None:
     assert scrubber.scrub_text(text)[0] == text
+
+
+def test_phone_line_after_an_address_block_stays_a_phone(scrubber: Scrubber) -> None:
+    text = "Ida Rask\n14 Harbour Lane\nLeeds\n LS6 2QT\n0113 4960123 office\n+44 20 7946 0321 fax"
+    _, spans = scrubber.scrub_text(text)
+    found = {text[s.start:s.end]: s.entity for s in spans}
+    assert found.get("0113 4960123") == "PHONE_NUMBER", found
+    assert found.get("+44 20 7946 0321") == "PHONE_NUMBER", found
+    assert not any(e == "STREET_ADDRESS" and "office" in v for v, e in found.items()), found
 
 
 def test_tool_results_json_is_scrubbed_and_stays_json(scrubber: Scrubber) -> None:

@@ -227,6 +227,8 @@ class Detector:
         """The spans of one result. A "person" is cut at line breaks (NER runs a name into
         the job title on the next line), each line's part trimmed to its name and dropped
         when it is a path, code, an organisation, a place, a product or a title."""
+        if r.entity_type == "PHONE_NUMBER" and not rec.phone_span_ok(text, r.start, r.end):
+            return []
         if r.entity_type != "PERSON":
             ent = doc.char_span(r.start, r.end, label=r.entity_type, alignment_mode="expand") \
                 if doc is not None and rec.guessable(r.entity_type) else None

@@ -114,9 +114,20 @@ _DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[
 _DATE_START = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}(?!\d)")  # "2006-04-07 09": a timestamp
 
 
+_DECIMAL = re.compile(r"\d+\.\d+")  # "46.603354": a coordinate or a measure, not a phone
+
+
+def phone_span_ok(text: str, start: int, end: int) -> bool:
+    """A phone number any recognizer found is no decimal and no fraction of one: not
+    "46.603354", nor the "384662" of "07:00:02.384662"."""
+    return not (_DECIMAL.fullmatch(text, start, end)
+                or (start >= 2 and text[start - 1] in ".:" and text[start - 2].isdigit()))
+
+
 def phone_ok(value: str) -> bool:
     digits = sum(c.isdigit() for c in value)
-    if not 7 <= digits <= 15 or _DATE_LIKE.match(value.strip()) or _DATE_START.match(value):
+    if not 7 <= digits <= 15 or _DATE_LIKE.match(value.strip()) or _DATE_START.match(value) \
+            or _DECIMAL.fullmatch(value.strip()):
         return False
     return not ip_ok(value.strip())
 
@@ -172,13 +183,14 @@ _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|od
 _SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
-    r"Chemin|Allée|Impasse|Place|Quai|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
+    r"Chemin|Allée|Impasse|Place|Quai|Cours|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
     r"Travessa|Praça|Estrada|Alameda|Avda\.|Avda|Ctra\.|Carretera|ul\.|ulica|al\.|aleja|"
     r"os\.|pl\.|Str\.|"
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
 # The street words of STREET_PREFIX that are not also English words ("via", "place").
-_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|c/|carrer|avenida|chemin|allée|impasse|quai|viale|vicolo|"
+_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|c/|carrer|avenida|chemin|allée|impasse|quai|cours|viale|"
+                   r"vicolo|"
                    r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
                    r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
@@ -193,10 +205,11 @@ _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building
 _NUM = r"\d{1,6}[A-Za-z]?"
 # An abbreviation in any script, also dotted letters: "St.", "ul.", "P.O.", "Λ.".
 _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
-# Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only) and
-# British ("SW1A 1AA", "M1 1AE").
+# Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only), British
+# ("SW1A 1AA", "M1 1AE") and Dutch ("7721 KM"; not one that reads as a year, "2000 SP").
 _POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
-                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2})")
+                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
+                 r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
 _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (not ", I will")
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
@@ -272,15 +285,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?!\w|-\d)"), 0.75,
          description="US/Canada numbers in every common layout (Presidio labels some UK_NHS)."),
     Rule("phone_intl", "PHONE_NUMBER",
-         _c(r"(?<![\w+/.:-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,5}\)[\s.-]?)?\d{1,6}"
-            r"(?:[\s.-]\(?\d{1,6}\)?){1,5}(?:\s?(?:x|ext\.?)\s?\d{1,6})?(?![\w/]|-\d|\.\d)"),
+         _c(r"(?<![\w+/.:-])(?:\+\d{1,3}[ \t.-]?)?(?:\(\d{1,5}\)[ \t.-]?)?\d{1,6}"
+            r"(?:[ \t-]\(?\d{1,8}\)?|\.\(?\d{1,6}\)?){1,5}(?:[ \t]?(?:x|ext\.?)[ \t]?\d{1,6})?"
+            r"(?![\w/]|-\d|\.\d)"),
          0.42,
          validate=phone_ok,
          context=("phone", "call", "tel", "mobile", "cell", "fax", "contact", "reach", "number",
                   "office", "whatsapp", "text me", "sms", "dial"), context_score=0.8,
-         description="Grouped digits of phone length (7-15 digits) in any national layout."),
+         description="Grouped digits of phone length (7-15 digits) in any national layout, "
+                     "on one line: '0389 0506426', '+49 30 12345678'."),
     Rule("phone_labelled", "PHONE_NUMBER",
-         _c(r"(?<![\w+.-])\+?\(?\d[\d\s().-]{5,18}\d(?=[ \t]*[-–(/]?[ \t]*(?i:fax|office|mobile|"
+         _c(r"(?<![\w+.-])\+?\(?\d[\d \t().-]{5,18}\d(?=[ \t]*[-–(/]?[ \t]*(?i:fax|office|mobile|"
             r"cell|home|work|tel|phone|landline)\b)"), 0.7, validate=phone_ok,
          description="Digits of phone length followed by a label: '0612345678-Fax'."),
     Rule("phone_plain", "PHONE_NUMBER", _c(r"(?<![\w+.-])\+?\d{10,13}(?![\w.-])"), 0.3,
@@ -290,7 +305,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("phone_short", "PHONE_NUMBER",
          _c(r"(?<![\w+.-])\d{2}[ .-]\d{2}[ .-]\d{2}(?![\w.-]|[ .-]\d)"), 0.2,
          context=("phone", "tel", "mobile", "cell", "fax", "call", "sms", "text", "messages",
-                  "whatsapp", "reach"), context_score=0.7,
+                  "whatsapp", "reach", "answer", "voicemail"), context_score=0.7,
          description="Six-digit local numbers in pairs next to phone words: 'Tel: 61 23 68'."),
     # --- government and financial identifiers
     Rule("us_ssn", "US_SSN",
@@ -415,6 +430,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"Drive|St\.|Ave\.|Rd\.|Blvd\.)(?!\w))"), 0.5,
          description="A street named without a number after on/at: 'the cafe on Willow "
                      "Brook Street', 'on van Aken Lane'."),
+    Rule("street_named_lower", "STREET_ADDRESS",
+         _c(r"\b(?:on|at|off)[ \t]+(?P<v>(?P<name>[^\W\d_]{3,})(?:[ \t]+[^\W\d_]{2,}){0,2}"
+            r"[ \t]+(?:street|avenue|road|boulevard|lane|drive))(?![\w-])"), 0.5,
+         lower_text_only=True, unknown="name",
+         validate=lambda v: not any(_sentence_word(w) for w in v.split()),
+         description="The same in a text with no capital letter, when the name starts "
+                     "with a word English does not know: 'shows on varnoki hills street' "
+                     "(not 'on main street')."),
     Rule("street_before_unit", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?P<v>(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\.?),?\s+(?={_UNIT}(?!\w))"),
          0.55,
@@ -433,7 +456,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter, when a postal code closes "
                      "the block within three lines: '12 lindqvist 4\\nostby\\n 10417'."),
     Rule("street_number_town", "STREET_ADDRESS",
-         _c(rf"(?:^|(?<=[\n,:>])[ \t]*|(?<=\b(?:at|to|in|is|on)\s))"
+         _c(rf"(?:^|(?<=[\n,:>])[ \t]*|(?<=\b(?:at|to|in|is|on)\s)|(?<=\band\s)|(?<=\bfrom\s))"
             rf"(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)(?=[ \t]*,[ \t]*{_CAP})",
             re.MULTILINE), 0.5,
          description="A building number, a street name and a house number, then a comma "
@@ -449,6 +472,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter, where an address starts, "
                      "when a town and a region or country follow: 'to 12 lindqvist 4, ostby, "
                      "sweden'."),
+    Rule("street_number_name_lower", "STREET_ADDRESS",
+         _c(r"(?:(?<=\b(?:at|to|in|is|on)[ \t])|(?<=\bfrom[ \t])|(?<=\band[ \t]))"
+            rf"(?P<v>\d{{1,6}}[ \t]+(?:via[ \t]+)?(?P<name>[^\W\d_]{{3,}})"
+            rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?[^\W\d_]{{2,}}){{0,2}}[ \t]+\d{{1,5}}[a-z]?)"
+            r"(?![\w%/:-]|[.,]\d)"), 0.5,
+         lower_text_only=True, unknown="name",
+         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:-1] if w != "via"),
+         description="In a text with no capital letter, where an address starts: a "
+                     "building number, a street name English does not know (after 'via' "
+                     "too) and a house number: 'off at 415 krokhagen 12', 'to 88 via "
+                     "rondello 3'."),
     Rule("street_unit", "STREET_ADDRESS",
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
@@ -461,18 +495,20 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
             r"\bside\s+of)\s*[:\-]?"
-            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b)(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
+            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
             r"[^\n;]{0,80}?)"
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
-                     "a number, or with a name and a house number ('lives on Lipowa 12')."),
+                     "a number (not a time or a coordinate), or with a name and a house "
+                     "number ('lives on Lipowa 12')."),
     Rule("street_on_foreign", "STREET_ADDRESS",
          _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
             r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
-         validate=lambda v: any(not c.isascii() for c in v.rsplit(None, 1)[0]),
-         description="A name written with letters English has not, then a number, after "
-                     "'on': 'the bakery is on Åkerlunden 30.' (a street; 'is on Xbox 360' "
-                     "is left alone)."),
+         validate=lambda v: any(not c.isascii() for c in v.rsplit(None, 1)[0])
+         or (len(v.split()) > 2 and v.split()[0].lower() in particles.STREET_LAST),
+         description="A name written with letters English has not, or led by a particle, "
+                     "then a number, after 'on': 'the bakery is on Åkerlunden 30.', 'on La "
+                     "Tercia 4' (streets; 'is on Xbox 360' is left alone)."),
     Rule("street_corner", "STREET_ADDRESS",
          _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
             rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"
@@ -505,7 +541,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "'in batches 4000 in')."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            rf"(?P<v>\d{{2,6}}(?:[- ]\d{{2,4}})?|{_POSTAL_ALNUM})(?![\w-])"), 0.6,
+            rf"(?P<v>{_POSTAL_ALNUM}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"), 0.6,
          description="A postal code of any national shape after its label: 'ZIP: 48213', "
                      "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)

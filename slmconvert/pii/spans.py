@@ -86,7 +86,8 @@ _BACK_WORD = re.compile(_WORD_BEFORE + r"[ \t]+$")
 _UNIT_LINE_START = re.compile(r"(?i:apt|apartment|suite|ste|unit|flat)\b\.?[ \t]*#?[ \t]*\w")
 _LINE_ABOVE = re.compile(r"\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
 _LAST_WORD = re.compile(_WORD_BEFORE + r"[ \t,]*$")  # the last word of the line above
-_PREFIX_WORD = re.compile(rf"{STREET_PREFIX}$", re.IGNORECASE)
+# A street word, or one capital letter abbreviating it in any script ("Ρ. Φεραίου 13").
+_PREFIX_WORD = re.compile(rf"(?:{STREET_PREFIX}|(?-i:[{UPPER}])\.)$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_BEFORE = re.compile(rf"(?:^|(?<=[\s:>]))(?:[{UPPER}][\w'’.-]*[ \t]+){{1,3}}and[ \t]+$")
 _NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
@@ -106,6 +107,10 @@ _NOT_ADDRESS = {
     "address", "lives", "live", "lived", "located", "moved", "sent", "send", "ship", "now",
     "also", "please", "new", "same", "office", "offices", "user", "name", "then", "than",
 }
+# When, not where: an address ends before these ("... 415 krokhagen 12 | daily").
+_WHEN = {"today", "tomorrow", "tonight", "yesterday", "soon", "later", "daily", "weekly",
+         "asap", "thanks"}
+_NOT_ADDRESS |= _WHEN
 
 
 def _word_end(text: str, end: int) -> int:
@@ -136,8 +141,9 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
         w = m.group("w")
         if w.lower().rstrip(".") in _NOT_ADDRESS and not (
                 _PREFIX_WORD.match(w) and _NUMBER_BEFORE.search(text, 0, m.start())) and not (
-                words and w[0].isupper() and words[-1][1] in _GERMAN_ARTICLES):
-            break  # (but "An der | Alster", "In den | Wiesen": a German street's name)
+                words and (w[0].isupper() or lower) and words[-1][1] in _GERMAN_ARTICLES):
+            break  # (but "An der | Alster", "In den | Wiesen", "an der | alster": a German
+            # street's name)
         words.append((m.start(), w))
         pos = m.start()
     if len(words) == most:  # a long street name: on to its street word close by
@@ -416,6 +422,17 @@ def _block_end(text: str, end: int) -> int:
     return end
 
 
+# Found spans an address block does not grow into: the phone line after a block is a phone.
+_CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
+                       "IP_ADDRESS"})
+
+
+def _next_contact(spans: list[Span], pos: int) -> int:
+    """The start of the first contact detail found at or after ``pos`` (or no limit)."""
+    return min((s.start for s in spans if s.start >= pos and s.entity in _CONTACTS),
+               default=1 << 62)
+
+
 def address_blocks(text: str, spans: list[Span]) -> list[Span]:
     """Grow street-address spans into the whole address block (backwards over the street
     name and building number, forwards over town, state, country and postal code), and
@@ -444,13 +461,18 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
             end = m.end()
         for _ in range(12):
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
-            if not m or (lower and m.group("seg").lower() in stop_words()
-                         and not _LOWER_PARTICLE.fullmatch(m.group("seg"))):
+            if not m or m.group("seg").lower() in _WHEN or (
+                    lower and m.group("seg").lower() in stop_words()
+                    and not _LOWER_PARTICLE.fullmatch(m.group("seg"))):
                 break  # "... 85 st. | in the mornings"
             end = m.end("seg")
-        out.append(Span(s.start, _block_end(text, end), s.entity, s.score))
+        end = _block_end(text, end)
+        if (stop := _next_contact(spans, s.end)) < end:  # "... 01095 | 0326 8718292 office"
+            end = s.end + len(text[s.end:stop].rstrip(" \t\n,"))
+        out.append(Span(s.start, end, s.entity, s.score))
     joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
                    if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
+                   and not ("\n" in gap and _CONTACTS & {a.entity, b.entity})
                    and "\n\n" not in gap else None)
     grown = [Span(_grow_back(text, s.start, lower, "\n" in text[s.start:s.end].strip()),
                   s.end, s.entity, s.score)
