@@ -110,6 +110,8 @@ FOUND = [  # (rule, text, the value it must report)
      "varnoki hills street"),
     ("street_on_foreign", "the ferry stop is on La Tercia 4", "La Tercia 4"),
     ("street_prefix_lower", "drop it at 7 cours Vitton, then call", "7 cours Vitton"),
+    ("postal_year_after_place", "Borvika Street 4\nSkarnes 2018\nNorway", "2018"),
+    ("postal_after_place", "Borvika Street 4\nSkarnes 20180\nNorway", "20180"),
 ]
 
 NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
@@ -140,6 +142,11 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("phone_intl", "order 4410\n1234567 shipped"),
     ("postal_in_place", "it ran in Windows 2000 SP for years"),
     ("street_on_foreign", "the show is on Le 3."),
+    ("postal_year_after_place", "Published: May 2025."),
+    ("postal_year_after_place", "Since 2021, the team ships weekly."),
+    ("postal_after_place", "so the total is 37170."),
+    ("postal_after_place", "revenue grew from 2019 to 2023\nsee the chart"),
+    ("street_prefix", "Route options to avoid. Default is none."),
 ]
 
 
@@ -313,6 +320,10 @@ def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
     "we scaled to 3 replicas 5 times",
     "it grew to 2 hosts 14 minutes ago",
     "we went to 3 via email 2 times",
+    # years, counts and results of sums are no postal codes or addresses
+    "Since 2021, the team ships weekly.\nMore below.",
+    "3 * 4110 = 12330\n\nSo the answer is 12330.\n",
+    "The count is at 41, but it may rise.",
     # decimals and fractions of a second are no phone numbers
     "the pin is at 46.603354, 1.888334 on the map",
     "Started at 2024-06-07 09:15:22.384662 by cron.",
@@ -329,6 +340,14 @@ def test_phone_line_after_an_address_block_stays_a_phone(scrubber: Scrubber) -> 
     assert found.get("0113 4960123") == "PHONE_NUMBER", found
     assert found.get("+44 20 7946 0321") == "PHONE_NUMBER", found
     assert not any(e == "STREET_ADDRESS" and "office" in v for v, e in found.items()), found
+
+
+@pytest.mark.parametrize("text", ["Roadmap Report 2024\n- item one",
+                                  "Since 2021, the team ships weekly.",
+                                  "Quarterly Growth Review 2023.\nNext steps"])
+def test_a_year_after_words_is_no_address(scrubber: Scrubber, text: str) -> None:
+    _, spans = scrubber.scrub_text(text)
+    assert not [s for s in spans if s.entity == "STREET_ADDRESS"], spans
 
 
 @pytest.mark.parametrize(("text", "gone", "kept"), [

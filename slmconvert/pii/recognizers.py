@@ -42,6 +42,8 @@ class Rule:
     # A group whose words must be unknown to English: no function word and, given a
     # vocabulary, no dictionary word ("in tarvola 4410", not "in batches 4000").
     unknown: str = ""
+    # A group whose words must be no English function word ("Tampere 33100", not "is 37170").
+    plain: str = ""
 
     def find(self, text: str, words: frozenset[str] = frozenset()
              ) -> Iterator[tuple[int, int, float]]:
@@ -55,6 +57,8 @@ class Rule:
                 continue
             if self.unknown and any(w.lower() in stop_words() or ordinary_word(w, words)
                                     for w in m.group(self.unknown).split()):
+                continue
+            if self.plain and any(w.lower() in stop_words() for w in m.group(self.plain).split()):
                 continue
             score = self.score
             if self.context and _context_near(text, start, self.context):
@@ -210,6 +214,11 @@ _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 _POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
                  r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
                  r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
+# A four-digit number that reads as a year, and a month or day name before a number.
+_YEAR = r"(?:19|20)\d\d(?![\w-])"
+_CALENDAR = (r"(?i:(?:january|february|march|april|may|june|july|august|september|october|"
+             r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|"
+             r"tuesday|wednesday|thursday|friday|saturday|sunday)(?![A-Za-zÀ-ÿ]))")
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
 _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (not ", I will")
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
@@ -400,7 +409,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
-         validate=lambda v: not _sentence_word(v.split()[-1]),  # not "Place an"
+         # not "Place an", nor a name of lower-case words with no number: "Route features"
+         # (but a particle the street's name goes on after: "Avenue d'Ouchy")
+         validate=lambda v: not _sentence_word(v.split()[-1])
+         and (any(c.isdigit() for c in v) or v.split()[-1][:1].isupper()
+              or len(v.split()[-1]) <= 3),
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
@@ -495,12 +508,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
             r"\bside\s+of)\s*[:\-]?"
-            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})(?:\d|(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
+            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})"
+            r"(?:\d(?=[\w/-]*,?(?:[ \t]+\d[\w/-]*,?)*[ \t]+"
+            r"(?!(?:but|and|or|so|yet|then|which|that)\b)[^\W\d_])|"
+            r"(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
             r"[^\n;]{0,80}?)"
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
-                     "a number (not a time or a coordinate), or with a name and a house "
-                     "number ('lives on Lipowa 12')."),
+                     "a number and a word (not a time, a coordinate or a bare count: 'is at "
+                     "41, but'), or with a name and a house number ('lives on Lipowa 12')."),
     Rule("street_on_foreign", "STREET_ADDRESS",
          _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
             r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -516,12 +532,22 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Intersections: 'the corner of Oak Street and 5th Avenue', 'the "
                      "corner of ul. Lipowa 3 and Mill Road'."),
     Rule("postal_after_place", "STREET_ADDRESS",
-         _c(rf"(?<=[A-Za-zÀ-ÿ])(?:,\s*|\s+|\n\s*)(?P<v>\d{{4,6}}(?:-\d{{4}})?|{_POSTAL_ALNUM})"
+         _c(rf"(?<![A-Za-zÀ-ÿ])(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
+            rf"(?P<v>(?!{_YEAR})\d{{4,6}}(?:-\d{{4}})?|{_POSTAL_ALNUM})"
             r"(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
-                  "postcode"), context_score=0.5,
-         description="A postal code closing an address block ('Tampere 33100')."),
+                  "postcode"), context_score=0.5, plain="place",
+         description="A postal code closing an address block ('Tampere 33100'; not 'is "
+                     "37170.')."),
+    Rule("postal_year_after_place", "STREET_ADDRESS",
+         _c(rf"(?<![A-Za-zÀ-ÿ])(?!{_CALENDAR})(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
+            rf"(?P<v>{_YEAR})(?=\s*(?:\n|$|[.,;)]))"), 0.3,
+         context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
+                  "postcode"), context_score=0.5, unknown="place",
+         description="The same for a postal code shaped like a year, after a place no "
+                     "English dictionary knows ('Valby 2018'; not 'In 2025,', 'Report "
+                     "2024.', 'May 2025')."),
     Rule("postal_in_place", "STREET_ADDRESS",
          _c(rf"\b(?:in|at|from)\s+(?:[{UPPER}][\w'’.-]*\s+(?:{_PARTICLE}\s+)?){{1,3}}"
             rf"(?:\d{{1,2}}\s+)?(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|\d\d-\d{{3}}|"

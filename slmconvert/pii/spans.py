@@ -90,7 +90,9 @@ _LAST_WORD = re.compile(_WORD_BEFORE + r"[ \t,]*$")  # the last word of the line
 _PREFIX_WORD = re.compile(rf"(?:{STREET_PREFIX}|(?-i:[{UPPER}])\.)$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_BEFORE = re.compile(rf"(?:^|(?<=[\s:>]))(?:[{UPPER}][\w'’.-]*[ \t]+){{1,3}}and[ \t]+$")
-_NUMBER_AFTER = re.compile(r"[ \t]+\d{1,5}[A-Za-z]?\.?(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
+# (a year is no house number: "Annual Report 2024")
+_NUMBER_AFTER = re.compile(r"[ \t]+(?!(?:19|20)\d\d(?![\dA-Za-z]))\d{1,5}[A-Za-z]?\.?"
+                           r"(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
                            r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b))")
 # A building number before a "name" that ends its line or is followed by a comma:
 # "4410 Brennwald, Oberlinden" is a street, whatever NER said.
