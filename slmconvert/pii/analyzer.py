@@ -236,13 +236,13 @@ class Detector:
                          guess=ent is not None and rec.guessed_label(ent))]
         out = []
         for m in re.finditer(r"\S(?:[^\n]*\S)?", text[r.start:r.end]):  # each line, stripped
-            start, end = rec.trim_person(text, r.start + m.start(), r.start + m.end(),
-                                         self.words)
+            start, end = _letters_only(text, *rec.trim_person(
+                text, r.start + m.start(), r.start + m.end(), self.words))
             if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
                     or _NOT_A_NAME_CJK.search(text, start, end) \
                     or rec.not_a_person(text, start, end, orgs, self.words, places) \
-                    or (text[end:end + 1] == ":" and rec.field_label(text[start:end])):
-                continue  # the last case: a field label NER ran into ("Phone:")
+                    or (_LABEL_AFTER.match(text, end) and rec.field_label(text[start:end])):
+                continue  # the last case: a field label NER ran into ("Phone:", "**Role**:")
             out.append(Span(start, end, r.entity_type, r.score))
         return out
 
@@ -320,7 +320,26 @@ class Detector:
 _PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")
 
 
-_CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]")
+_CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]|[(){}\[\]=<>;|`$\\/@#*+]")
+# Markdown around a field label: "Role:", "**Role**:", "*Role*:".
+_LABEL_AFTER = re.compile(r"[*_`]*:")
+
+
+_KEPT_AT_ENDS = frozenset("\"'“”‘’«».")  # quotes say what a span is; "Jr." ends in a stop
+
+
+def _letters_only(text: str, start: int, end: int) -> tuple[int, int]:
+    """A person span without the markup and punctuation at its ends ("- **Ana Lima**"
+    -> "Ana Lima"; quotes and a final full stop stay); empty when it holds no letter."""
+    while start < end and not (text[start].isalnum() or text[start] in _KEPT_AT_ENDS):
+        start += 1
+    while end > start and not (text[end - 1].isalnum() or text[end - 1] in _KEPT_AT_ENDS):
+        end -= 1
+    if not any(c.isalpha() for c in text[start:end]):
+        return start, start
+    return start, end
+
+
 # Sentence punctuation of Chinese and Japanese, and runs of more than six ideographs,
 # kana or hangul: an English NER model calls such sentences "people", names have neither.
 _NOT_A_NAME_CJK = re.compile(r"[，。！？；：、「」『』（）]"
@@ -328,7 +347,8 @@ _NOT_A_NAME_CJK = re.compile(r"[，。！？；：、「」『』（）]"
 
 
 def code_like(value: str) -> bool:
-    """An identifier, not a name: ``order_id``, ``java.lang``, ``tempC``, ``G14``."""
+    """An identifier or code, not a name: ``order_id``, ``java.lang``, ``tempC``, ``G14``,
+    ``add(a``."""
     return bool(_CODE_LIKE.search(value))
 
 

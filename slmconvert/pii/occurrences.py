@@ -38,6 +38,7 @@ _B = r"(?<![^\W_])"        # no letter or digit before
 _E = r"(?![^\W_])"         # no letter or digit after
 _IDENT = re.compile(r"(?<![\w.@-])(?=[\w.-]*(?:[_.-]|\d|[a-z][A-Z]))[^\W_][\w.-]*[^\W_]"
                     r"(?![\w@]|[.-]\w)")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation and markup around a word
 _PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?(?:_\d+)?>")
 
@@ -70,8 +71,8 @@ class Occurrences:
                 continue
             for word in v.split():
                 for p in {word.strip(".,'’"), *re.split(r"[-'’]", word)}:
-                    p = p.strip(".")
-                    if len(p) >= 2 and p not in NOT_NAME_PARTS and not p.isdigit():
+                    p = _EDGES.sub("", p)  # "Lima**" -> "Lima"
+                    if len(p) >= 2 and p not in NOT_NAME_PARTS and any(c.isalpha() for c in p):
                         parts.add(p)
         self.parts = {p for p in parts if p not in stop}          # any case
         self.cased_parts = {p for p in parts if p in stop}        # capitalised only
@@ -79,7 +80,8 @@ class Occurrences:
         self._built_re = re.compile(_B + "(?:" + "|".join(
             map(re.escape, sorted(self.built, key=len, reverse=True))) + r")\d*" + _E,
             re.IGNORECASE) if self.built else None
-        whole = {v for v, ent in values.items() if ent != "PERSON" or " " in v}
+        whole = {v for v, ent in values.items()
+                 if ent != "PERSON" or (" " in v and any(c.isalpha() for c in v))}
         everything = sorted({*whole, *self.parts}, key=len, reverse=True)
         self._any_case = re.compile(_B + "(?:" + "|".join(map(_phrase, everything)) + ")" + _E,
                                     re.IGNORECASE) if everything else None

@@ -219,6 +219,15 @@ _YEAR = r"(?:19|20)\d\d(?![\w-])"
 _CALENDAR = (r"(?i:(?:january|february|march|april|may|june|july|august|september|october|"
              r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|"
              r"tuesday|wednesday|thursday|friday|saturday|sunday)(?![A-Za-zÀ-ÿ]))")
+# What code assigns to a secret's name instead of a secret: a type ("Optional[str]") or a
+# variable that names a secret itself, with no digit ("self.api_key", "os.environ['API_TOKEN']"),
+# or a call or lookup in a module or object ("os.environ[", "settings.get(").
+_CODE_VALUE = re.compile(
+    r"(?:Optional|List|Dict|Union|Tuple|Set|Sequence|Mapping|Any|str|int|bool|float|bytes|"
+    r"SecretStr|None)(?![\w])[\w\[\], |.]*"
+    r"|[A-Za-z_.\[\]'\"]*(?<![A-Za-z])(?i:api_?key|key|token|secret|password|passwd|pwd)"
+    r"(?![A-Za-z])[A-Za-z_.\[\]'\"]*"
+    r"|[a-z_]+(?:\.[a-z_]+)+[\[(]?")  # "os.environ[", "settings.get("
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
 _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (not ", I will")
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
@@ -370,8 +379,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?i:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|"
             r"refresh[_-]?token|password|passwd|pwd|passcode|client[_-]?secret|private[_-]?key)"
             r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?(?P<v>[^\s\"',;<>]{6,})"), 0.8,
-         validate=lambda v: not v.startswith("<"),
-         description="Values assigned to password/secret/token/api_key names."),
+         validate=lambda v: not v.startswith("<") and not _CODE_VALUE.fullmatch(v),
+         description="Values assigned to password/secret/token/api_key names (not a type "
+                     "or a variable of code: 'api_key: Optional[str]', 'key = "
+                     "self.api_key')."),
     Rule("high_entropy", "SECRET",
          _c(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])"), 0.6, validate=secret_ok,
          description="Generic high-entropy strings (>= 4 bits/char, mixed case and digits)."),
@@ -591,6 +602,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?<![\w.])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+\s+[A-Z]\.?\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
             r"|(?<![\w.])[a-zß-öø-ÿā-ž]{2,}\s+[a-z]\.?\s+[a-zß-öø-ÿā-ž]{2,}(?=\s+(?:lives|is|was|"
             r"from)\b)"), 0.6,
+         validate=lambda v: not v.islower() or not _function_word_in(v),  # not "if a move is"
          description="First name, middle initial, last name: 'Elita B. Desaulniers'."),
     Rule("person_intro_lower", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
@@ -948,6 +960,35 @@ _OCCUPATION_WORD = re.compile(r"[^\W\d_]+(?:ologist|ographer|ician|ologue)$")
 _WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
              "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _DIGIT_AFTER = re.compile(r"[ \t,.]*\d")  # "Tue 22:00", "Fri, 3 May"
+_MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+           "dec", "january", "february", "march", "april", "june", "july", "august",
+           "september", "october", "november", "december"}
+_LETTERS = re.compile(r"[^\W\d_]*")
+_DAY_BEFORE = re.compile(r"(?<![\d.,])\d{1,2}(?:st|nd|rd|th)?[ \t]+$")  # "9 Jan", "3rd May"
+# Temperature scales; Kelvin is also a given name, so only after a quantity.
+_SCALES = {"celsius", "fahrenheit", "centigrade", "kelvin", "rankine"}
+_QUANTITY_BEFORE = re.compile(r"(?:\d|°|\b(?i:degrees?))[ \t]*$")
+# Code around a word: a keyword that declares or imports a name before it, or a call
+# right after it ("from typing import List", "class Snake:", "-> Board", "Board(3)").
+_CODE_BEFORE = re.compile(r"(?:(?:\b(?:import|def|extends|implements|interface|struct|enum|"
+                          r"typeof|instanceof)|->|::)[ \t]+"
+                          r"|\bimport[ \t]+(?:[\w.]+[ \t]*,[ \t]*)+"  # "import Any, Dict"
+                          r"|(?<![\w.])[a-z_][a-z0-9_]{2,}\.)\Z")  # "pygame.KEYDOWN"
+_CLASS_BEFORE = re.compile(r"\bclass[ \t]+$")
+_CLASS_AFTER = re.compile(r"[ \t]*[:{(]|[ \t]+(?:extends|implements)\b")  # "class Snake:"
+# Placeholders of a date or time format: "YYYY-MM-DD", "HH:MM:SS".
+_DATE_PART = r"(?:Y{2,4}|MM|DD|HH|hh|mm|SS|ss)"
+_DATE_FORMAT = re.compile(rf"{_DATE_PART}(?:[-/:. T]{_DATE_PART})+")  # "YYYY-MM-DDTHH"
+# "Tool Name: Hand off work": the name of a thing, not of a person.
+_THING_NAME_BEFORE = re.compile(
+    r"(?i:\b(?:tool|file|project|product|company|model|function|method|class|field|column|"
+    r"table|package|module|library|app|brand|team|business|domain|host|repo|repository|"
+    r"branch|dataset|variable|parameter|argument|attribute|property|key|node|task|"
+    r"service|server|database|bucket|topic|channel|workspace|organi[sz]ation|hotel|"
+    r"restaurant|store|venue|street|city|place|game|course|song|album|book|movie|film|show|"
+    r"item|plan|section|tag|label|folder|directory|image|container|device|network|bot|"
+    r"feature|metric|index|job|pipeline|stage|step|page|site|skill|action|command|event|"
+    r"test|recipe|dish|ship|vessel|species|pet)[ \t]+name[ \t]*[:=]?[ \t]*[\"'“‘]?)$")
 _LANDMARKS = {"bridge", "river", "lake", "valley", "island", "bay", "beach", "castle", "palace",
               "tower", "canal", "harbour", "harbor", "fjord", "glacier", "waterfall", "creek",
               "reservoir", "coast"}
@@ -1028,7 +1069,8 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
     """A span NER or a rule called a person that is an organisation, a place, a product,
     a title or a code: :func:`org_like`, :func:`place_or_org_context`, a model number or
     a technical noun after it, ordinary words in quotes with no given name ('"Quiet
-    Harbour Blues"'), or two or three capitals alone ("AS", "LH")."""
+    Harbour Blues"'), two or three capitals alone ("AS", "LH"), or a word agent traffic
+    uses for something else (:func:`not_a_name_in_traffic`)."""
     value = text[start:end]
     return (org_like(text, start, end, org_starts) or place_or_org_context(text, start, end)
             or bool(_THING_AFTER.match(text, end)) or bool(_PLACE_OR_JOB_AFTER.match(text, end))
@@ -1036,10 +1078,58 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
             or mentioned_or_modifier(text, start, end)
             or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
             or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
-            or (value.lower().rstrip(".") in _WEEKDAYS and bool(_DIGIT_AFTER.match(text, end)))
+            or not_a_name_in_traffic(text, start, end, words)
             or (value.isupper() and value.isalpha() and len(value) <= 3)
             or (text[start - 1:start] in _QUOTES and text[end:end + 1] in _QUOTES
                 and all(ordinary_word(w, words) for w in value.split())))
+
+
+def not_a_name_in_traffic(text: str, start: int, end: int,
+                          words: frozenset[str] = frozenset()) -> bool:
+    """What agent traffic uses a capitalised word for besides names: a weekday or a month
+    next to a number ("Wed, 19 Nov 2025", "09 Jan 2026"), a temperature scale ("degrees
+    Celsius", "300 Kelvin"), an ordinary word in capitals for emphasis or as a label
+    ("This is VERY important", "ATTENTION:"), software or a technology company
+    (:func:`tech_names`: "a Jupyter notebook"), a name code declares, imports, calls or
+    reads an attribute of ("import List", "class Snake:", "Board(3)", "pygame.KEYDOWN"),
+    a date format ("YYYY-MM-DD"), the title of a field in a tool's JSON schema
+    (:func:`schema_title`), and the name of a thing ("Tool Name: Hand off work")."""
+    value = text[start:end]
+    bare = value.strip("".join(_QUOTES))  # a span may end in its closing quote
+    names = [re.sub(r"['’]s$", "", w).lower() for w in bare.split()]
+    if names and all(n in tech_names() for n in names):
+        return True  # "a Jupyter notebook", "Pygame's window"
+    rest = _LETTERS.match(text, end)
+    word_end = rest.end() if rest else end  # "Wed" when NER found "We"
+    if " " not in value.strip():
+        word = text[start:word_end].lower().rstrip(".")
+        if word in _WEEKDAYS | _MONTHS and (
+                _DIGIT_AFTER.match(text, word_end)
+                or _DAY_BEFORE.search(text, max(0, start - 8), start)):
+            return True
+        if word in _SCALES and (word != "kelvin"
+                                or _QUANTITY_BEFORE.search(text, max(0, start - 12), start)):
+            return True
+        if value.isupper() and len(value) > 3 and (
+                value.lower() in stop_words() or ordinary_word(value, words)) and (
+                re.match(r"[ \t]*(?::|[a-z])", text[end:]) or re.search(
+                    r"[a-z][ \t]*$", text[max(0, start - 4):start])):
+            return True
+    if _CODE_BEFORE.search(text, max(0, start - 60), start) or text[end:end + 1] == "(" \
+            or (_CLASS_BEFORE.search(text, max(0, start - 8), start)
+                and _CLASS_AFTER.match(text, end)) \
+            or _DATE_FORMAT.fullmatch(bare) or schema_title(text, start, end):
+        return True
+    return bool(_THING_NAME_BEFORE.search(text, max(0, start - 40), start))
+
+
+def schema_title(text: str, start: int, end: int) -> bool:
+    """A quoted title of a field whose key is in the same text ('coworker': {'title':
+    'Coworker'}, "search_query": {"title": "Search Query"}): JSON schemas of tools."""
+    if text[start - 1:start] not in _QUOTES or text[end:end + 1] not in _QUOTES:
+        return False
+    key = re.escape("_".join(text[start:end].lower().split()))
+    return bool(re.search(rf"[\"']{key}[\"'][ \t]*:", text))
 
 
 _QUOTES = frozenset("\"'“”‘’«»")
@@ -1141,6 +1231,11 @@ def stop_words() -> frozenset[str]:
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return frozenset(STOP_WORDS)
+
+
+def _function_word_in(value: str) -> bool:
+    """A word of ``value`` (not a lone letter) is an English function word."""
+    return any(w in stop_words() for w in value.lower().split() if len(w.rstrip(".")) > 1)
 
 
 def _sentence_word(word: str) -> bool:
@@ -1247,6 +1342,14 @@ def foreign_letters(word: str) -> bool:
     """A word written with letters English spells without (accents, "ð", "ø"):
     "Eygló", "Þóra"; no English word is."""
     return _fold(word) != word.lower() or any(c in "ðþøæœßłđı" for c in word.lower())
+
+
+@functools.cache
+def tech_names() -> frozenset[str]:
+    """Software, languages, formats, services and technology companies NER takes for
+    people (``tech_names.txt``; see its header)."""
+    text = (resources.files("slmconvert.pii") / "tech_names.txt").read_text(encoding="utf-8")
+    return frozenset(w.strip() for w in text.splitlines() if w.strip() and w[0] != "#")
 
 
 def given_name(word: str) -> bool:
@@ -1377,10 +1480,22 @@ def field_label(word: str) -> bool:
     return word.lower() in _NOT_SPEAKERS
 
 
-def dialogue_speakers(text: str) -> Iterator[tuple[int, int, float]]:
-    """The speaker labels of a dialogue (``person_speaker``)."""
-    found = [m for m in _SPEAKER.finditer(text) if m.group("v").lower() not in _NOT_SPEAKERS]
-    if len(found) >= 2:
+def dialogue_speakers(text: str, words: frozenset[str] = frozenset(),
+                      people: frozenset[int] = frozenset()
+                      ) -> Iterator[tuple[int, int, float]]:
+    """The speaker labels of a dialogue (``person_speaker``): not a role or a field; in
+    lower case only in lower-case prose (in code it is a field or a type: "desc: str",
+    "Returns:\n  str: The summary"). Two or more different labels that are all ordinary
+    English words, none of which NER called a person (``people``: the starts of its
+    people), are the fields of a form or a prompt ("Constraint:", "Format:"), not
+    speakers (one such label again and again is: "Rose: ...\nRose: ...")."""
+    lower = lower_case_prose(text)
+    found = [m for m in _SPEAKER.finditer(text) if m.group("v").lower() not in _NOT_SPEAKERS
+             and (lower or m.group("v")[0].isupper())]
+    labels = {m.group("v") for m in found}
+    form = len(labels) >= 2 and all(ordinary_word(v, words) for v in labels) \
+        and not any(m.start("v") in people for m in found)
+    if len(found) >= 2 and not form:
         for m in found:
             yield m.start("v"), m.end("v"), PROPER_NOUN_SCORE
 
@@ -1425,7 +1540,9 @@ def presidio_recognizer(rules: Sequence[Rule], people: bool = True,
                     and (not wanted or "PERSON" in wanted) and people:
                 found = [(*f, "person_proper_noun") for f in proper_noun_people(
                     nlp_artifacts.tokens, words)]
-                found += [(*f, "person_speaker") for f in dialogue_speakers(text)]
+                found += [(*f, "person_speaker") for f in dialogue_speakers(
+                    text, words, frozenset(e.start_char for e in nlp_artifacts.entities
+                                           if e.label_ == "PERSON"))]
                 for start, end, score, name in found:
                     out.append(RecognizerResult("PERSON", start, end, score, recognition_metadata={
                         RecognizerResult.RECOGNIZER_NAME_KEY: f"slmconvert:{name}",

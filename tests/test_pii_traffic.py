@@ -1,0 +1,156 @@
+"""Agent traffic is full of capitalised words, code and markup that are no PII: dates in
+headers, emphasis, prompt field labels, code identifiers and types, date formats, tool
+schemas, software names. Scrubbing them costs the small model the very text it must
+learn to write, so each case here must come through untouched, and the names next to
+them must still go.
+
+Every string here is written for these tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from slmconvert.pii import recognizers as rec
+from slmconvert.pii.config import PiiConfig
+from slmconvert.pii.occurrences import Occurrences
+from slmconvert.pii.scrubber import Scrubber
+
+
+@pytest.fixture(scope="module")
+def scrubber() -> Scrubber:
+    return Scrubber(PiiConfig())
+
+
+CODE = '''from typing import Any, Dict, Optional
+import pygame
+
+
+class Kettle:
+    """Boils water.
+
+    Returns:
+        bool: True when the water boils.
+    """
+
+    def __init__(self, volume: int) -> None:
+        self.volume = volume
+        self.state: Dict = {}
+
+    def heat(self, step: str) -> list:
+        if event.type == pygame.QUIT:
+            return []
+        return [Kettle(self.volume)]
+
+
+def mix(a, b):
+    return a + b
+'''
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    # weekdays and months of a date, as in an HTTP header
+    ("Date: Thu, 14 Mar 2024 10:12:01 GMT", ["Thu", "Mar"]),
+    ("last-modified: Wed, 03 Jun 2026 08:41:07 GMT", ["Wed", "Jun"]),
+    ("The release is planned for 7 Jan and the review for Jan 21.", ["Jan"]),
+    # a word in capitals for emphasis, and a label in capitals
+    ("Remember: this is EXTREMELY important, so check each answer twice.", ["EXTREMELY"]),
+    ("WARNING: never delete the backups folder.", ["WARNING"]),
+    # temperature scales
+    ("Convert 37 degrees Celsius to Fahrenheit and report both.", ["Celsius", "Fahrenheit"]),
+    ("The gas sample sits at 273 Kelvin before heating.", ["Kelvin"]),
+    # the fields of a prompt, written like the lines of a dialogue
+    ("Objective: Summarise the lesson in two lines.\nRequirement: Write in Spanish.\n"
+     "Tone: Friendly and short.", ["Objective", "Requirement", "Tone"]),
+    # a date format
+    ("Pass the day as YYYY-MM-DD and the time as HH:MM:SS.", ["YYYY-MM-DD", "HH:MM:SS"]),
+    ("Give the start as 'YYYY-MM-DD' and the stamp as 'YYYY-MM-DDTHH:MM'.", ["YYYY-MM-DD"]),
+    # a thing's name after "Tool Name:"
+    ("Tool Name: Hand over research to colleague\nTool Arguments: {}", ["Hand"]),
+    # software and technology companies
+    ("Open a Jupyter notebook, load it with Pandas and plot with Plotly.", ["Jupyter"]),
+    ("Start the Pygame window after installing Conda.", ["Pygame", "Conda"]),
+    # the title of a field in a tool's JSON schema is its key in title case
+    ("{'helper': {'title': 'Helper', 'type': 'string'}, "
+     "'extra_args': {'title': 'Extra Args', 'type': 'object'}}", ["Helper", "Extra Args"]),
+    # lower-case words around an article are no name with a middle initial
+    ("Undo the last step only if a move is illegal.", ["move"]),
+])
+def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert not spans, [(s.entity, text[s.start:s.end]) for s in spans]
+    for word in kept:
+        assert word in out
+
+
+def test_code_is_kept(scrubber: Scrubber) -> None:
+    out, spans = scrubber.scrub_text(CODE)
+    assert not spans, [(s.entity, CODE[s.start:s.end]) for s in spans]
+    assert out == CODE
+
+
+@pytest.mark.parametrize("text", [
+    "api_key: Optional[str] = Field(default=None)",
+    "access_token = self.service_token",
+    "api_key=os.environ['SEARCH_API_KEY']",
+])
+def test_code_assigning_a_secret_is_kept(scrubber: Scrubber, text: str) -> None:
+    assert not scrubber.scrub_text(text)[1]
+
+
+@pytest.mark.parametrize(("text", "secret"), [
+    ("password: tulip77rain", "tulip77rain"),
+    ("api_key = 'kq81XmZ0pLr3vT9w'", "kq81XmZ0pLr3vT9w"),
+])
+def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
+                                              secret: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert secret not in out, out
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    # names next to the same kinds of text still go
+    ("Jan said the build on Thu, 14 Mar 2024 failed.", "Jan"),
+    ("Please ask JUNE OKAFOR to sign the form.", "OKAFOR"),
+    ("Cheers, Kelvin", "Kelvin"),
+    ("Ilsabet: Where is the kettle?\nMarrow: In the kitchen.", "Ilsabet"),
+    ("Ilsa: What a day.\nThomas: Remember me, Tavi?\nLaura: Sure.", "Thomas"),
+    ('Hope: "Is it late?"\nHope: "Not for me."', "Hope"),
+    # names that are also dictionary words, in a dialogue where NER knows one of them
+    ("Norma: Which bus is it?\nSue: The late one.\nShannon: Fine by me.", "Shannon"),
+    ('author = "Teodora Vasquez"\nclass Kettle:\n    pass', "Teodora Vasquez"),
+    ("Support agent name: Teodora Vasquez", "Teodora Vasquez"),
+    # a quoted name of dictionary words keeps its quotes, so it is no quoted title
+    ("Look up the poems by the writer 'Harper Wells' in the archive.", "Harper Wells"),
+    ("1. **Tarik Osei**  \n   - Role: Striker\n\n2. **Ondine Varga**  \n   - Role: Keeper",
+     "Tarik Osei"),
+])
+def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out, out
+
+
+def test_markdown_around_a_name_is_no_part_of_it(scrubber: Scrubber) -> None:
+    text = ("1. **Tarik Osei**  \n   - Role: Striker\n\n2. **Ondine Varga**  \n"
+            "   - Role: Keeper\n   - **Notes**: fast")
+    out, spans = scrubber.scrub_text(text)
+    assert out.count("**") == text.count("**"), out
+    assert "- Role" in out and "Notes" in out
+    for s in spans:
+        assert text[s.start].isalpha() and text[s.end - 1].isalpha(), text[s.start:s.end]
+
+
+def test_name_parts_hold_letters() -> None:
+    found = Occurrences({"tarik osei**": "PERSON", "- *": "PERSON"})
+    assert found.parts == {"tarik", "osei"}
+    assert not list(found.find("**bold** and - * a list"))
+
+
+def test_speakers_of_a_form_are_fields() -> None:
+    form = "Objective: Summarise it.\nRequirement: Write in Spanish."
+    dialogue = "Ilsabet: Where were you?\nMolly: At home."
+    words = frozenset({"objective", "requirement", "molly"})
+    assert list(rec.dialogue_speakers(form, words)) == []
+    assert [dialogue[a:b] for a, b, _ in rec.dialogue_speakers(dialogue, words)] == [
+        "Ilsabet", "Molly"]
+    code = "Returns:\n    str: The summary.\n    dict: The data."
+    assert list(rec.dialogue_speakers(code, words)) == []
