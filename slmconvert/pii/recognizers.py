@@ -214,11 +214,16 @@ _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 _POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
                  r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
                  r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
-# A four-digit number that reads as a year, and a month or day name before a number.
+# A four-digit number that reads as a year.
 _YEAR = r"(?:19|20)\d\d(?![\w-])"
-_CALENDAR = (r"(?i:(?:january|february|march|april|may|june|july|august|september|october|"
-             r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|"
-             r"tuesday|wednesday|thursday|friday|saturday|sunday)(?![A-Za-zÀ-ÿ]))")
+# Month and weekday names: whole, and abbreviated ("Jan", "Wed").
+_MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+           "dec", "january", "february", "march", "april", "june", "july", "august",
+           "september", "october", "november", "december"}
+_WEEKDAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+_WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+             *_WEEKDAY_NAMES}
+_CALENDAR = (r"(?i:(?:" + "|".join(sorted(_MONTHS | _WEEKDAY_NAMES)) + r")(?![A-Za-zÀ-ÿ]))")
 # What code assigns to a secret's name instead of a secret: a type ("Optional[str]") or a
 # variable that names a secret itself, with no digit ("self.api_key", "os.environ['API_TOKEN']"),
 # or a call or lookup in a module or object ("os.environ[", "settings.get(").
@@ -957,12 +962,7 @@ _PLACE_OR_JOB_AFTER = re.compile(
 _OCCUPATION_WORD = re.compile(r"[^\W\d_]+(?:ologist|ographer|ician|ologue)$")
 
 
-_WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
-             "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _DIGIT_AFTER = re.compile(r"[ \t,.]*\d")  # "Tue 22:00", "Fri, 3 May"
-_MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
-           "dec", "january", "february", "march", "april", "june", "july", "august",
-           "september", "october", "november", "december"}
 _LETTERS = re.compile(r"[^\W\d_]*")
 _DAY_BEFORE = re.compile(r"(?<![\d.,])\d{1,2}(?:st|nd|rd|th)?[ \t]+$")  # "9 Jan", "3rd May"
 # Temperature scales; Kelvin is also a given name, so only after a quantity.
