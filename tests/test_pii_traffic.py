@@ -74,6 +74,22 @@ def mix(a, b):
      "'extra_args': {'title': 'Extra Args', 'type': 'object'}}", ["Helper", "Extra Args"]),
     # lower-case words around an article are no name with a middle initial
     ("Undo the last step only if a move is illegal.", ["move"]),
+    # versions, pages, editions and years after a word English or software knows
+    ("The figures are on Page 12.", ["Page 12"]),
+    ("The model runs on Qwen 72.", ["Qwen 72"]),
+    ("It ran in Windows 2000 for years.", ["Windows 2000"]),
+    ("Sales grew in 2021 and in Europe 2022.", ["Europe 2022"]),
+    ("I worked at Microsoft 2019.", ["Microsoft 2019"]),
+    # standards, list numbering after a word ending like a street, coordinates
+    ("Log every stamp in UTC ISO 8601, for example '2024-02-03T10:00:00Z'.", ["ISO 8601"]),
+    ("Strings are text by default (PEP 3100) - bytes are apart.", ["PEP 3100"]),
+    ("Rules:\n1. Answer briefly.\n2. Never repeat the notes sent to you.\n3. Return markdown.",
+     ["you.\n3. Return"]),
+    ("Our mast was located at coordinates 41.3851 and 2.1734 on the hill.", ["41.3851"]),
+    # an alphabet spelled out, and a class or product named in camel case
+    ("Trace the alphabet: Aa Bb Cc Dd Ee Ff Gg, then say Bb twice.", ["Aa Bb Cc", "Bb twice"]),
+    ("Write Builder if the fault is in the build scripts, and QaTester to faulty test "
+     "files, and NoOne if nothing failed.", ["QaTester"]),
 ])
 def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
     out, spans = scrubber.scrub_text(text)
@@ -123,6 +139,9 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     ("Look up the poems by the writer 'Harper Wells' in the archive.", "Harper Wells"),
     ("1. **Tarik Osei**  \n   - Role: Striker\n\n2. **Ondine Varga**  \n   - Role: Keeper",
      "Tarik Osei"),
+    # names written in two capitalised parts
+    ("Ask MacKellan about the lease.", "MacKellan"),
+    ("The keys are with DiVarco and LeShawn today.", "LeShawn"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)

@@ -39,11 +39,15 @@ class Rule:
     context_score: float = 0.0
     description: str = ""
     lower_text_only: bool = False  # only in a text with no capital letter at all
-    # A group whose words must be unknown to English: no function word and, given a
-    # vocabulary, no dictionary word ("in tarvola 4410", not "in batches 4000").
+    # A group whose words must be unknown to English: no function word, no software name
+    # and, given a vocabulary, no dictionary word ("in tarvola 4410", not "in batches 4000").
     unknown: str = ""
     # A group whose words must be no English function word ("Tampere 33100", not "is 37170").
     plain: str = ""
+    # A group that names no software, format or standard ("in UTC ISO 8601", "PEP 3100").
+    not_software: str = ""
+    # A check that needs the vocabulary: (value, words) -> whether to keep the value.
+    validate_words: Callable[[str, frozenset[str]], bool] | None = None
 
     def find(self, text: str, words: frozenset[str] = frozenset()
              ) -> Iterator[tuple[int, int, float]]:
@@ -56,9 +60,15 @@ class Rule:
             if not value.strip() or (self.validate and not self.validate(value)):
                 continue
             if self.unknown and any(w.lower() in stop_words() or ordinary_word(w, words)
+                                    or w.lower() in tech_names()
                                     for w in m.group(self.unknown).split()):
                 continue
             if self.plain and any(w.lower() in stop_words() for w in m.group(self.plain).split()):
+                continue
+            if self.not_software and any(w.lower() in tech_names()
+                                         for w in m.group(self.not_software).split()):
+                continue
+            if self.validate_words and not self.validate_words(value, words):
                 continue
             score = self.score
             if self.context and _context_near(text, start, self.context):
@@ -185,6 +195,18 @@ _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|od
                  r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu|"
                  r"põik|puiestee|pst\.|maantee|mnt\.)")
 _SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
+_ENDS_LIKE_A_STREET = re.compile(_SUFFIXED)
+
+
+def _english_ending_like_a_street(word: str, words: frozenset[str]) -> bool:
+    """A function word that ends like a street ("During", "you."), or an English word that
+    does in lower case ("delegate"); not the street word on its own ("Ring", "Strasse") nor
+    a capitalised word, which may name a street ("Lothair Spring")."""
+    if not _ENDS_LIKE_A_STREET.fullmatch(word) or re.fullmatch(rf"(?i:{_STREET_SUFFIX})", word):
+        return False
+    bare = word.rstrip(".")
+    return bare.lower() in stop_words() or (bare.islower() and ordinary_word(bare, words))
+
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Cours|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
@@ -207,6 +229,8 @@ UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
 _CAP = rf"[{UPPER}][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
+# A word in title case, letters only: "Tarvola", "Åkerby" (not "Q4", "NeurIPS", "RHEL").
+_TITLE_WORD = rf"[{UPPER}](?:(?![{UPPER}])[^\W\d_])+(?![\w'’.-])"
 # An abbreviation in any script, also dotted letters: "St.", "ul.", "P.O.", "Λ.".
 _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 # Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only), British
@@ -223,7 +247,7 @@ _MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept"
 _WEEKDAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
              *_WEEKDAY_NAMES}
-_CALENDAR = (r"(?i:(?:" + "|".join(sorted(_MONTHS | _WEEKDAY_NAMES)) + r")(?![A-Za-zÀ-ÿ]))")
+_CALENDAR = (r"(?i:(?:" + "|".join(sorted(_MONTHS | _WEEKDAYS)) + r")(?![A-Za-zÀ-ÿ]))")
 # What code assigns to a secret's name instead of a secret: a type ("Optional[str]") or a
 # variable that names a secret itself, with no digit ("self.api_key", "os.environ['API_TOKEN']"),
 # or a call or lookup in a module or object ("os.environ[", "settings.get(").
@@ -416,12 +440,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_suffix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}"
             rf"(?:\s+{_NUM}\.?)?|"
-            rf"(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}\s+{_NUM}\.?|"
+            rf"(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}[ \t]+{_NUM}\.?|"
             rf"(?:{_CAP}\s+)?{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
             rf"{_NUM}\s+(?:{_CAP}\s+){{1,3}}(?i:{_STREET_AFTER})(?<!\.)\.?(?:\s+{_NUM}\.?)?)"
             rf"(?!\w){_TAIL}"), 0.6,
+         validate_words=lambda v, words: not any(_english_ending_like_a_street(w, words)
+                                                 for w in v.split()),
          description="European street names written with a suffix, next to a building "
-                     "number: 'Rantakatu 14', '8 Lindenstrasse', '12 Ilinden Str.'."),
+                     "number on its line: 'Rantakatu 14', '8 Lindenstrasse', '12 Ilinden "
+                     "Str.' (not 'the 70s during', 'sent to you.\\n3.')."),
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
@@ -473,11 +500,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A street name and house number before an apartment or suite: "
                      "'Lindqvist 12 Apt. 5'."),
     Rule("street_line", "STREET_ADDRESS",
-         _c(rf"(?<![\w.,-])(?P<v>{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{1,3}}{_NUM}\.?)"
-            rf"[ \t]*,?[ \t]*(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
+         _c(rf"(?<![\w.,-])(?P<v>{_NUM}[ \t]+(?:{_CAP}[ \t]+(?:{_PARTICLE}[ \t]+)?){{1,3}}"
+            rf"{_NUM}\.?)[ \t]*,?[ \t]*(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
          description="An address line of a multi-line block: a number, capitalised name "
-                     "words and a house number, with the town (or the unit) on the next "
-                     "line, also in a quoted or list-marked block."),
+                     "words and a house number on one line, with the town (or the unit) on "
+                     "the next line, also in a quoted or list-marked block."),
     Rule("street_line_lower", "STREET_ADDRESS",
          _c(rf"(?<![\w.,-])(?P<v>{_NUM}[ \t]+(?:{_WORD}[ \t]+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
             r"(?=\n(?:[^\n]{1,40}\n){0,3}[^\n]{0,40}?(?<!\d)\d{4,6}(?![\d:]))"), 0.5,
@@ -486,7 +513,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "the block within three lines: '12 lindqvist 4\\nostby\\n 10417'."),
     Rule("street_number_town", "STREET_ADDRESS",
          _c(rf"(?:^|(?<=[\n,:>])[ \t]*|(?<=\b(?:at|to|in|is|on)\s)|(?<=\band\s)|(?<=\bfrom\s))"
-            rf"(?P<v>{_NUM}\s+(?:{_CAP}\s+){{1,3}}{_NUM}\.?)(?=[ \t]*,[ \t]*{_CAP})",
+            rf"(?P<v>{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{1,4}}{_NUM}\.?)"
+            rf"(?=[ \t]*,[ \t]*{_CAP})",
             re.MULTILINE), 0.5,
          description="A building number, a street name and a house number, then a comma "
                      "and a capitalised town, where an address starts (line start, after "
@@ -527,12 +555,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})"
             r"(?:\d(?=[\w/-]*,?(?:[ \t]+\d[\w/-]*,?)*[ \t]+"
             r"(?!(?:but|and|or|so|yet|then|which|that)\b)[^\W\d_])|"
-            r"(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b)"
+            r"(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b"
+            r"(?![.,]\d))"
             r"[^\n;]{0,80}?)"
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
          description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
                      "a number and a word (not a time, a coordinate or a bare count: 'is at "
-                     "41, but'), or with a name and a house number ('lives on Lipowa 12')."),
+                     "41, but'), or with a name and a house number ('lives on Lipowa 12'; not "
+                     "'at coordinates 37.77')."),
     Rule("street_on_foreign", "STREET_ADDRESS",
          _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
             r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -541,6 +571,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A name written with letters English has not, or led by a particle, "
                      "then a number, after 'on': 'the bakery is on Åkerlunden 30.', 'on La "
                      "Tercia 4' (streets; 'is on Xbox 360' is left alone)."),
+    Rule("street_on_unknown", "STREET_ADDRESS",
+         _c(rf"\bon\s+(?!{_CALENDAR})(?P<v>(?P<name>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)"
+            r"\s+\d{2,5}[A-Za-z]?)(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5, unknown="name",
+         description="A street of one or two words no English dictionary knows and no "
+                     "software is named by, then a number of two digits or more, closing a "
+                     "clause after 'on': 'the bus stop is on Tarvola 1153.' (not 'on Xbox "
+                     "360', 'on Debian 12', 'on Windows 11', 'on Python 3', 'on Jan 28,')."),
     Rule("street_corner", "STREET_ADDRESS",
          _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
             rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"
@@ -553,9 +590,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
-                  "postcode"), context_score=0.5, plain="place",
+                  "postcode"), context_score=0.5, plain="place", not_software="place",
          description="A postal code closing an address block ('Tampere 33100'; not 'is "
-                     "37170.')."),
+                     "37170.', '(PEP 3100)')."),
     Rule("postal_year_after_place", "STREET_ADDRESS",
          _c(rf"(?<![A-Za-zÀ-ÿ])(?!{_CALENDAR})(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
             rf"(?P<v>{_YEAR})(?=\s*(?:\n|$|[.,;)]))"), 0.3,
@@ -565,13 +602,22 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "English dictionary knows ('Valby 2018'; not 'In 2025,', 'Report "
                      "2024.', 'May 2025')."),
     Rule("postal_in_place", "STREET_ADDRESS",
-         _c(rf"\b(?:in|at|from)\s+(?:[{UPPER}][\w'’.-]*\s+(?:{_PARTICLE}\s+)?){{1,3}}"
+         _c(rf"\b(?:in|at|from)\s+(?P<place>(?:[{UPPER}][\w'’.-]*\s+(?:{_PARTICLE}\s+)?){{1,3}})"
             rf"(?:\d{{1,2}}\s+)?(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|\d\d-\d{{3}}|"
             rf"{_POSTAL_ALNUM})(?![\w-])"
-            r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45,
+            r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, not_software="place",
          description="A postal code after a place (and its district number) in running "
                      "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
                      "0B1', 'in Łódź 90-001' (years are not postal codes)."),
+    Rule("postal_year_in_place", "STREET_ADDRESS",
+         _c(rf"\b(?:in|at|from)\s+(?!{_CALENDAR})"
+            rf"(?P<place>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)(?:\s+[{UPPER}])?\s+(?P<v>{_YEAR})"
+            r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, unknown="place",
+         description="The same for a postal code shaped like a year, after a place no "
+                     "English dictionary knows and no software is named by (and its district "
+                     "letter): 'an office in Tarvola 2042 in its new building', 'in Vesterby C "
+                     "1911 in' (not 'in March 2024,', 'in Windows 2000 SP', 'at Microsoft "
+                     "2019.')."),
     Rule("postal_in_place_lower", "STREET_ADDRESS",
          _c(r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
             r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+"
@@ -1093,12 +1139,19 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
     (:func:`tech_names`: "a Jupyter notebook"), a name code declares, imports, calls or
     reads an attribute of ("import List", "class Snake:", "Board(3)", "pygame.KEYDOWN"),
     a date format ("YYYY-MM-DD"), the title of a field in a tool's JSON schema
-    (:func:`schema_title`), and the name of a thing ("Tool Name: Hand off work")."""
+    (:func:`schema_title`), the name of a thing ("Tool Name: Hand off work"), an alphabet
+    spelled out ("Aa Bb Cc") and a class or product named in camel case
+    (:func:`camel_compound`)."""
     value = text[start:end]
     bare = value.strip("".join(_QUOTES))  # a span may end in its closing quote
     names = [re.sub(r"['’]s$", "", w).lower() for w in bare.split()]
     if names and all(n in tech_names() for n in names):
         return True  # "a Jupyter notebook", "Pygame's window"
+    if bare and all(len(w) == 2 and w[0].isupper() and w[1] == w[0].lower()
+                    for w in bare.split()):
+        return True  # "Aa Bb Cc": an alphabet spelled out
+    if len(names) == 1 and camel_compound(re.sub(r"['’]s$", "", bare), words):
+        return True  # "WonderLab", "QaEngineer": a class or a product
     rest = _LETTERS.match(text, end)
     word_end = rest.end() if rest else end  # "Wed" when NER found "We"
     if " " not in value.strip():
@@ -1121,6 +1174,21 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
             or _DATE_FORMAT.fullmatch(bare) or schema_title(text, start, end):
         return True
     return bool(_THING_NAME_BEFORE.search(text, max(0, start - 40), start))
+
+
+# What starts a name written in two capitalised parts: "McKinsey", "LeBron", "DiCaprio".
+_NAME_PREFIXES = frozenset({"mc", "mac", "de", "di", "da", "du", "le", "la", "van", "von",
+                            "del", "della", "st", "fitz", "o"})
+
+
+def camel_compound(word: str, words: frozenset[str]) -> bool:
+    """A word of two or more capitalised parts, the last an English word of four letters or
+    more, the first no name prefix: a class or a product ("WonderLab", "QaEngineer",
+    "DeepMind"), not a name ("McKinsey", "LeBron", "DiCaprio", "JoAnn")."""
+    parts = re.findall(r"[A-Z][a-z]+", word)
+    return (len(parts) >= 2 and "".join(parts) == word
+            and parts[0].lower() not in _NAME_PREFIXES
+            and len(parts[-1]) >= 4 and ordinary_word(parts[-1], words))
 
 
 def schema_title(text: str, start: int, end: int) -> bool:
