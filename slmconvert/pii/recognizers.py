@@ -196,13 +196,14 @@ _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|od
                  r"põik|puiestee|pst\.|maantee|mnt\.)")
 _SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
 _ENDS_LIKE_A_STREET = re.compile(_SUFFIXED)
+_STREET_WORD = re.compile(rf"(?i:{_STREET_SUFFIX})")
 
 
 def _english_ending_like_a_street(word: str, words: frozenset[str]) -> bool:
     """A function word that ends like a street ("During", "you."), or an English word that
     does in lower case ("delegate"); not the street word on its own ("Ring", "Strasse") nor
     a capitalised word, which may name a street ("Lothair Spring")."""
-    if not _ENDS_LIKE_A_STREET.fullmatch(word) or re.fullmatch(rf"(?i:{_STREET_SUFFIX})", word):
+    if not _ENDS_LIKE_A_STREET.fullmatch(word) or _STREET_WORD.fullmatch(word):
         return False
     bare = word.rstrip(".")
     return bare.lower() in stop_words() or (bare.islower() and ordinary_word(bare, words))
@@ -264,6 +265,14 @@ _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (no
 
 def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
+
+
+_POSSESSIVE_S = re.compile(r"['’]s$")
+
+
+def _without_possessive(word: str) -> str:
+    """The word without a possessive "'s" ("Pygame's" -> "Pygame")."""
+    return _POSSESSIVE_S.sub("", word)
 
 
 # Kinship and role nouns a name may follow: "my son Tomas", "her boss Ines".
@@ -1144,13 +1153,14 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
     (:func:`camel_compound`)."""
     value = text[start:end]
     bare = value.strip("".join(_QUOTES))  # a span may end in its closing quote
-    names = [re.sub(r"['’]s$", "", w).lower() for w in bare.split()]
+    parts = [_without_possessive(w) for w in bare.split()]
+    names = [w.lower() for w in parts]
     if names and all(n in tech_names() for n in names):
         return True  # "a Jupyter notebook", "Pygame's window"
     if bare and all(len(w) == 2 and w[0].isupper() and w[1] == w[0].lower()
                     for w in bare.split()):
         return True  # "Aa Bb Cc": an alphabet spelled out
-    if len(names) == 1 and camel_compound(re.sub(r"['’]s$", "", bare), words):
+    if len(parts) == 1 and camel_compound(parts[0], words):
         return True  # "WonderLab", "QaEngineer": a class or a product
     rest = _LETTERS.match(text, end)
     word_end = rest.end() if rest else end  # "Wed" when NER found "We"
@@ -1288,7 +1298,7 @@ def name_neighbour(word: str) -> bool:
     is more of that name ("the Drew | Graham version", "a | Homer Walker | fan"): letters
     only, not a function, calendar, verb, organisation or street word, a title ("Dr",
     "President") or a legal form."""
-    bare = re.sub(r"['’]s$", "", word)
+    bare = _without_possessive(word)
     return len(bare) > 1 and title_name_word(bare) and bare.lower() not in _NOT_NEIGHBOURS \
         and not _legal_form(bare)
 
@@ -1363,7 +1373,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     In title case not every word may be an ordinary English word (inflected forms
     included) unless one is a given name ("Velvet Harbours" is a title, "Escalated" a
     verb); in lower case, none may be ("import numpy" is code)."""
-    value = re.sub(r"['’]s$", "", span.text.strip())
+    value = _without_possessive(span.text.strip())
     if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
         return False
     named = [t for t in span
