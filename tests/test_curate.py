@@ -20,8 +20,9 @@ from slmconvert.core.parquet import RecordWriter, iter_records
 from slmconvert.core.records import CallRecord, Message, ToolCall
 from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import PatternSpec, PiiConfig
-from slmconvert.pii.occurrences import ScrubError
+from slmconvert.pii.occurrences import Occurrences, ScrubError
 from slmconvert.pii.scrubber import Scrubber
+from slmconvert.pii.spans import Span
 from slmconvert.pipeline.stage import StageContext
 from slmconvert.stages.curate import (
     CurateConfig,
@@ -128,6 +129,11 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("ipv4", "schema 999.1.1.1 is not an address"),
     ("high_entropy", "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
     ("high_entropy", "call get_flight_status_by_booking_reference_v2 now"),
+    ("high_entropy", '{"tool_call_id": "call_Qm7TzW2pLx9KdR4vNb8Yc3Hf"}'),
+    ("high_entropy", '"id": "toolu_01Xq7RmZ2kT9wLp4Vn8Bc3Jd"'),
+    ("high_entropy", '"id":"chatcmpl-Zq81Kf3LmP0xTr7WvB2nY5cHd9Gs"'),
+    ("high_entropy", "script-src 'sha256-Qm7TzW2pLx9KdR4vNb8Yc3Hf1aZ0oP6uE5iW4yT3rS2='"),
+    ("high_entropy", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAA9QAAAF3CAYAAAB7x1pQzT4m"),
     ("iban", "GB82WEST12345698765433 has a bad checksum"),
     ("date_of_birth", "the flight on 2026-04-01 departs at noon"),
     ("email_display_name", "send it to <ops@example.com>"),
@@ -538,6 +544,15 @@ def test_lower_case_repeats_of_a_found_name_are_replaced(scrubber: Scrubber) -> 
     text = texts_of(out).lower()
     assert "odile" not in text
     assert "will message" in text  # a function word is not a name part
+
+
+def test_a_repeat_longer_than_what_was_found_there_is_replaced_whole() -> None:
+    # NER found only "odile" in the second sentence; the whole found name is there too
+    text = "Odile Brunvik called. Please ask odile brunvik to call back."
+    at = text.index("odile")
+    found = Occurrences({"odile brunvik": "PERSON"})
+    spans = found.spans(text, [Span(at, at + len("odile"), "PERSON", 0.85)])
+    assert [text[s.start:s.end] for s in spans] == ["Odile Brunvik", "odile brunvik"]
 
 
 @pytest.mark.parametrize("surname", ["Li", "Wu", "Ng"])

@@ -12,7 +12,7 @@ import pytest
 
 from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import PiiConfig
-from slmconvert.pii.occurrences import Occurrences
+from slmconvert.pii.occurrences import CasedOnly, Occurrences
 from slmconvert.pii.scrubber import Scrubber
 
 
@@ -162,6 +162,48 @@ def test_name_parts_hold_letters() -> None:
     found = Occurrences({"tarik osei**": "PERSON", "- *": "PERSON"})
     assert found.parts == {"tarik", "osei"}
     assert not list(found.find("**bold** and - * a list"))
+
+
+def test_the_words_of_a_heading_ner_calls_a_person_are_not_searched_alone() -> None:
+    words = frozenset({"quiet", "harbour", "deployment", "secure", "roadmap", "agent",
+                       "system", "bank", "victor", "chatbot"})
+    heading = Occurrences({"secure deployment roadmap": "PERSON"}, CasedOnly(words))
+    assert heading.parts == set() and heading.cased_parts == set()
+    assert not list(heading.find("A Secure Roadmap for the Deployment."))
+    assert list(heading.find("see secure  deployment roadmap"))  # the whole value still is
+    tech = Occurrences({"chatbot deployment": "PERSON"}, CasedOnly(words))
+    assert tech.parts == set() and tech.cased_parts == set()
+    # words of a name: a given name, an initial, a word English has not; and words with
+    # no ending of an abstract noun, which is what surnames in a dictionary look like
+    for name in ("anna banks", "lorvick banks", "t. m. banks", "victor banks",
+                 "mrs. banks", "quiet banks"):
+        person = Occurrences({name: "PERSON"}, CasedOnly(words))
+        assert "banks" in person.cased_parts, name
+        assert [m.start for m in person.find("Banks said the banks were shut")] == [0]
+
+
+def test_a_name_closing_a_sentence_is_no_identifier() -> None:
+    found = Occurrences({"lorvick banks": "PERSON"})
+    text = "We met Lorvick Banks. Then lorvick_b2 wrote."
+    assert [text[s.start:s.end] for s in found.find(text) if s.entity == "PERSON_ID"] == [
+        "lorvick_b2"]
+
+
+def test_plural_words_are_searched_only_capitalised() -> None:
+    cased = CasedOnly(frozenset({"agent", "system", "company"}))
+    assert "agents" in cased and "systems" in cased and "companies" in cased
+    assert "zorvex" not in cased and "odile" not in cased and "li" not in cased
+    assert "roberts" not in cased  # a given name's plural is a surname
+
+
+@pytest.mark.parametrize("text", [
+    "if api_key == self.api_key:\n    return True",
+    'client = Client(api_key=os.environ.get(\\"ZORVEX_KEY\\"))',
+    "password:\n    description: the user's password",
+])
+def test_code_around_a_secret_name_is_no_secret(scrubber: Scrubber, text: str) -> None:
+    out, spans = scrubber.scrub_text(text)
+    assert not [s for s in spans if s.entity in ("SECRET", "API_KEY")], out
 
 
 def test_speakers_of_a_form_are_fields() -> None:

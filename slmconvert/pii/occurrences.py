@@ -34,10 +34,19 @@ NOT_NAME_PARTS = frozenset({
     "the", "and", "van", "von", "der", "den", "del", "della", "de", "da", "di", "du", "la",
     "le", "ten", "ter", "bin", "ibn", "al", "el", "y", "mr", "mrs", "ms", "dr", "prof", "jr",
     "sr", "ii", "iii", "iv", "st"})
+# Endings of abstract nouns and adjectives, which names seldom have ("development",
+# "integration", "autonomous", "technical"; not "-ing", "-ers", "-ies": "Fleming", "Rogers",
+# "Davies").
+_ABSTRACT = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ous|ive|able|ible|ical|"
+                       r"ogy|ure|ancy|ency|ture)s?$")
+# Forms of address that make the words after them a name ("Mrs. Long", "Dr White").
+_ADDRESS_FORMS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame",
+                            "madam", "mme", "mlle", "herr", "frau", "sr", "sra"})
 _B = r"(?<![^\W_])"        # no letter or digit before
 _E = r"(?![^\W_])"         # no letter or digit after
 _IDENT = re.compile(r"(?<![\w.@-])(?=[\w.-]*(?:[_.-]|\d|[a-z][A-Z]))[^\W_][\w.-]*[^\W_]"
                     r"(?![\w@]|[.-]\w)")
+_ID_SHAPE = re.compile(r"[_.-]|\d|[a-z][A-Z]")  # inside the identifier, not after it
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation and markup around a word
 _PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?(?:_\d+)?>")
@@ -47,11 +56,49 @@ class ScrubError(Exception):
     """A record could not be scrubbed safely; the caller drops it."""
 
 
-def cased_only(words: frozenset[str] = frozenset()) -> frozenset[str]:
-    """Name parts searched for only capitalised: English function words, and the
-    ordinary ``words`` of four letters or more that are not common given names."""
-    given = rec.first_names()
-    return rec.stop_words() | {w for w in words if len(w) >= 4 and w not in given}
+# Given names that are English words too, left out of ``first_names.txt`` so that the
+# word alone is no name; next to another word of a name they say it is one ("Jack Cook").
+WORD_GIVEN_NAMES = frozenset("""
+    abbey amber april art august autumn bill bob bud buddy carol chance chase chip christian
+    clay cliff crystal daisy dale dawn dean destiny dick don dot drew eve faith fern
+    frank gene ginger glen grace grant guy hazel heath heather holly honey hope hunter
+    iris ivy jack jade jasmine jay jean jewel jim joy june kit lance lily mark marsh
+    mason max may melody mercy mike misty nick norm olive opal pat patience pearl penny
+    peter piper poppy prince ray red reed rich robin rocky rose rod ruby rusty sage
+    sandy scarlett skip sky stacy sterling stone sue summer sunny sydney taylor ted
+    terry tom tony trinity violet wade ward will willow win wren""".split())
+
+
+class CasedOnly:
+    """Name parts searched for only capitalised: English function words, and ordinary
+    English words of four letters or more (:func:`rec.ordinary_word`: plural and
+    superlative forms too, "agents", "systems") that are not common given names."""
+
+    def __init__(self, words: frozenset[str] = frozenset()) -> None:
+        self.words = words
+        self.stop = rec.stop_words()
+
+    def heading(self, words: list[str]) -> bool:
+        """Several words of which none is a word of a name (:meth:`name_word`, a form of
+        address first) and one at least has the ending of an abstract noun or an adjective
+        ("development", "integration", "autonomous"), which names seldom have."""
+        return len(words) > 1 and _EDGES.sub("", words[0]) not in _ADDRESS_FORMS \
+            and not any(self.name_word(w) for w in words) \
+            and any(_ABSTRACT.search(_EDGES.sub("", w)) and len(w) >= 7 for w in words)
+
+    def name_word(self, word: str) -> bool:
+        """A word of a name: a given name (one that is an English word too: "Jack",
+        "Rose"), an initial ("m."), or a word that is no English word and names no
+        software ("yegorova"; not "chatbot")."""
+        w = _EDGES.sub("", rec.without_possessive(word))
+        return bool(w) and (rec.given_name(w) or w in WORD_GIVEN_NAMES
+                            or (len(w) == 1 and w.isalpha()) or not (
+            w in self.stop or rec.ordinary_word(w, self.words) or w in rec.tech_names()
+            or not any(c.isalpha() for c in w)))
+
+    def __contains__(self, part: object) -> bool:
+        return isinstance(part, str) and (part in self.stop or (
+            len(part) >= 4 and rec.ordinary_word(part, self.words)))
 
 
 def _phrase(value: str) -> str:
@@ -62,17 +109,23 @@ def _phrase(value: str) -> str:
 class Occurrences:
     """What one call's detectors found, and a search for it anywhere in a text."""
 
-    def __init__(self, values: dict[str, str], cased: frozenset[str] | None = None) -> None:
+    def __init__(self, values: dict[str, str], cased: CasedOnly | None = None) -> None:
         self.values = values  # normalised value -> entity type
-        stop = cased if cased is not None else cased_only()
+        stop = cased if cased is not None else CasedOnly()
         parts: set[str] = set()
         for v, ent in values.items():
             if ent != "PERSON":
                 continue
-            for word in v.split():
+            # The words of a heading NER calls a person ("chatbot development", "technical
+            # implementation roadmap") are not searched alone; a person's are ("Banks" of
+            # "anna banks", "Rasmussen" of "victor rasmussen").
+            words = v.split()
+            anchored = not stop.heading(words)
+            for word in words:
                 for p in {word.strip(".,'’"), *re.split(r"[-'’]", word)}:
                     p = _EDGES.sub("", p)  # "Lima**" -> "Lima"
-                    if len(p) >= 2 and p not in NOT_NAME_PARTS and any(c.isalpha() for c in p):
+                    if len(p) >= 2 and p not in NOT_NAME_PARTS and any(c.isalpha() for c in p) \
+                            and (anchored or p not in stop) and p not in rec.tech_names():
                         parts.add(p)
         self.parts = {p for p in parts if p not in stop}          # any case
         self.cased_parts = {p for p in parts if p in stop}        # capitalised only
@@ -119,8 +172,8 @@ class Occurrences:
         if self._built_re is not None:
             for m in self._built_re.finditer(text):
                 yield Span(m.start(), m.end(), ID_ENTITY, 1.0)
-        for m in _IDENT.finditer(text):
-            if self._names_someone(m.group()):
+        for m in _IDENT.finditer(text):  # (a name closing a sentence is no identifier)
+            if _ID_SHAPE.search(m.group()) and self._names_someone(m.group()):
                 yield Span(m.start(), m.end(), ID_ENTITY, 1.0)
 
     def _names_someone(self, ident: str) -> bool:
@@ -142,9 +195,8 @@ class Occurrences:
                 kept = [k for k in kept if k not in overlapping]
                 extra.append(Span(min([s.start, *(k.start for k in overlapping)]),
                                   max([s.end, *(k.end for k in overlapping)]), ID_ENTITY, 1.0))
-            elif not overlapping and not any(e.start < s.end and s.start < e.end
-                                             for e in extra):
-                extra.append(s)
+            elif not any(k.start <= s.start and s.end <= k.end for k in [*kept, *extra]):
+                extra.append(s)  # merged with what it overlaps: "ask [anna] banks" grows
         return merge([*kept, *extra]) if extra else found
 
     def verify(self, texts: Iterable[str]) -> None:

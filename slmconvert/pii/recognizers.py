@@ -151,9 +151,19 @@ def shannon(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
+# What providers and the web prefix to ids, digests and files that are no secrets: tool
+# call, message and completion ids ("call_", "toolu_", "chatcmpl-"), subresource integrity
+# digests ("sha256-"), and base64 files by their magic bytes (PNG, JPEG, GIF, PDF).
+_NOT_SECRET_PREFIX = re.compile(
+    r"(?:call|toolu|tooluse|chatcmpl|msg|req|resp|run|thread|asst|file|batch|step|ftjob|"
+    r"sha256|sha384|sha512)[_-]|iVBORw0KGgo|/9j/|R0lGOD|JVBERi0")
+
+
 def secret_ok(value: str) -> bool:
     """High entropy, mixed character classes, and not an ordinary identifier shape."""
     if re.fullmatch(r"[0-9a-fA-F-]+", value):  # hashes, UUIDs, hex ids: not secrets
+        return False
+    if _NOT_SECRET_PREFIX.match(value):
         return False
     if not (re.search(r"\d", value) and re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
         return False
@@ -257,7 +267,7 @@ _CODE_VALUE = re.compile(
     r"SecretStr|None)(?![\w])[\w\[\], |.]*"
     r"|[A-Za-z_.\[\]'\"]*(?<![A-Za-z])(?i:api_?key|key|token|secret|password|passwd|pwd)"
     r"(?![A-Za-z])[A-Za-z_.\[\]'\"]*"
-    r"|[a-z_]+(?:\.[a-z_]+)+[\[(]?")  # "os.environ[", "settings.get("
+    r"|[a-z_]+(?:\.[a-z_]+)+[\[(]?\\*")  # "os.environ[", "settings.get(", 'getenv(\\"'
 # One-line tail of an address: ", City, ST 12345" or ", Town AB1 2CD" (US and UK shapes).
 _TAIL = (rf"(?:,?\s+{_UNIT})*(?:,\s*(?!I\b){_CAP}(?:\s+{_CAP}){{0,3}}?)?"  # (not ", I will")
          r"(?:,?\s+(?:[A-Z]{2}\s+\d{5}(?:-\d{4})?|[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}))?")
@@ -270,7 +280,7 @@ def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
 _POSSESSIVE_S = re.compile(r"['’]s$")
 
 
-def _without_possessive(word: str) -> str:
+def without_possessive(word: str) -> str:
     """The word without a possessive "'s" ("Pygame's" -> "Pygame")."""
     return _POSSESSIVE_S.sub("", word)
 
@@ -416,7 +426,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("assigned_secret", "SECRET",
          _c(r"(?i:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?token|auth[_-]?token|"
             r"refresh[_-]?token|password|passwd|pwd|passcode|client[_-]?secret|private[_-]?key)"
-            r"[\"']?\s*(?:[:=]|\bis\b)\s*[\"']?(?P<v>[^\s\"',;<>]{6,})"), 0.8,
+            r"[\"']?[ \t]*(?:[:=]|\bis\b)[ \t]*[\"']?(?P<v>[^\s\"',;<>]{6,})"), 0.8,
          validate=lambda v: not v.startswith("<") and not _CODE_VALUE.fullmatch(v),
          description="Values assigned to password/secret/token/api_key names (not a type "
                      "or a variable of code: 'api_key: Optional[str]', 'key = "
@@ -1153,7 +1163,7 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
     (:func:`camel_compound`)."""
     value = text[start:end]
     bare = value.strip("".join(_QUOTES))  # a span may end in its closing quote
-    parts = [_without_possessive(w) for w in bare.split()]
+    parts = [without_possessive(w) for w in bare.split()]
     names = [w.lower() for w in parts]
     if names and all(n in tech_names() for n in names):
         return True  # "a Jupyter notebook", "Pygame's window"
@@ -1298,7 +1308,7 @@ def name_neighbour(word: str) -> bool:
     is more of that name ("the Drew | Graham version", "a | Homer Walker | fan"): letters
     only, not a function, calendar, verb, organisation or street word, a title ("Dr",
     "President") or a legal form."""
-    bare = _without_possessive(word)
+    bare = without_possessive(word)
     return len(bare) > 1 and title_name_word(bare) and bare.lower() not in _NOT_NEIGHBOURS \
         and not _legal_form(bare)
 
@@ -1373,7 +1383,7 @@ def second_opinion_name(span: Any, words: frozenset[str]) -> bool:
     In title case not every word may be an ordinary English word (inflected forms
     included) unless one is a given name ("Velvet Harbours" is a title, "Escalated" a
     verb); in lower case, none may be ("import numpy" is code)."""
-    value = _without_possessive(span.text.strip())
+    value = without_possessive(span.text.strip())
     if not value or re.search(r"[^\w\s.'’-]|[\d_]", value) or caseless_script(value):
         return False
     named = [t for t in span

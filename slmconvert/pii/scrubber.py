@@ -21,7 +21,7 @@ from typing import Any
 from slmconvert.core.records import CallRecord, Message, tool_names
 from slmconvert.pii.analyzer import Detector
 from slmconvert.pii.config import PiiConfig, norm_key, norm_value
-from slmconvert.pii.occurrences import ID_ENTITY, Occurrences, ScrubError, cased_only
+from slmconvert.pii.occurrences import ID_ENTITY, CasedOnly, Occurrences, ScrubError
 from slmconvert.pii.placeholders import Replacements
 from slmconvert.pii.spans import Span, address_blocks, merge, people
 from slmconvert.pii.surrogates import SURROGATE_KEY_ENV
@@ -88,7 +88,7 @@ class Scrubber:
         self._key = hashlib.sha256(f"slmconvert-surrogate:{seed}:{secret}".encode()).digest()
         self.stats = ScrubStats()  # every record scrubbed so far
         self.last_stats: list[ScrubStats] = []  # per record of the last batch
-        self._cased = cased_only(self.detector.words)
+        self._cased = CasedOnly(self.detector.words)
 
     # ---- public
     def scrub_batch(self, records: Sequence[CallRecord]) -> list[CallRecord | ScrubError]:
