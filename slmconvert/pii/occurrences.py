@@ -39,9 +39,6 @@ NOT_NAME_PARTS = frozenset({
 # "Davies").
 _ABSTRACT = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ous|ive|able|ible|ical|"
                        r"ogy|ure|ancy|ency|ture)s?$")
-# Forms of address that make the words after them a name ("Mrs. Long", "Dr White").
-_ADDRESS_FORMS = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame",
-                            "madam", "mme", "mlle", "herr", "frau", "sr", "sra"})
 _B = r"(?<![^\W_])"        # no letter or digit before
 _E = r"(?![^\W_])"         # no letter or digit after
 _IDENT = re.compile(r"(?<![\w.@-])(?=[\w.-]*(?:[_.-]|\d|[a-z][A-Z]))[^\W_][\w.-]*[^\W_]"
@@ -82,7 +79,7 @@ class CasedOnly:
         """Several words of which none is a word of a name (:meth:`name_word`, a form of
         address first) and one at least has the ending of an abstract noun or an adjective
         ("development", "integration", "autonomous"), which names seldom have."""
-        return len(words) > 1 and _EDGES.sub("", words[0]) not in _ADDRESS_FORMS \
+        return len(words) > 1 and _EDGES.sub("", words[0]) not in rec.FORMS_OF_ADDRESS \
             and not any(self.name_word(w) for w in words) \
             and any(_ABSTRACT.search(_EDGES.sub("", w)) and len(w) >= 7 for w in words)
 

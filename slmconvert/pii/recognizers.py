@@ -277,6 +277,9 @@ def _c(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
+# Forms of address written before a name: "Ms. Okonkwo", "Dr White", "Herr Brandt".
+FORMS_OF_ADDRESS = ("mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam", "mme",
+                    "mlle", "herr", "frau", "sr", "sra")
 _POSSESSIVE_S = re.compile(r"['’]s$")
 
 
@@ -653,7 +656,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)
     Rule("person_title", "PERSON",
-         _c(r"(?<!\w)(?i:mr|mrs|ms|miss|mx|dr|prof|sir|madam|mme|mlle|herr|frau|sr|sra)\.?\s+"
+         _c(rf"(?<!\w)(?i:{'|'.join(FORMS_OF_ADDRESS)})\.?\s+"
             r"(?P<v>[A-Za-zÀ-ÖØ-öø-ÿĀ-ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.7,
          validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
          description="Names after a title: 'Ms. Okonkwo', 'Dr Anna Berg'."),
