@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from slmconvert.errors import ModelUnavailableError
+from slmconvert.pii import particles
 from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import (
     SECOND_OPINION_DEFAULT,
@@ -235,14 +236,20 @@ class Detector:
             return [Span(r.start, r.end, r.entity_type, r.score,
                          guess=ent is not None and rec.guessed_label(ent))]
         out = []
-        for m in re.finditer(r"\S(?:[^\n]*\S)?", text[r.start:r.end]):  # each line, stripped
-            start, end = _letters_only(text, *rec.trim_person(
-                text, r.start + m.start(), r.start + m.end(), self.words))
-            if start >= end or in_path(text, start, end) or code_like(text[start:end]) \
+        for i, m in enumerate(_NAME_PART.finditer(text, r.start, r.end)):
+            start, end = _letters_only(text, *rec.trim_person(text, m.start(), m.end(),
+                                                              self.words))
+            value = text[start:end]
+            if i and value.islower() and all(rec.ordinary_word(w, self.words)
+                                              for w in value.split()):
+                continue  # "Brenda - duration": NER ran the name into the next words
+            if start >= end or in_path(text, start, end) or code_like(value) \
+                    or all(w in particles.PEOPLE for w in value.split()) \
                     or _NOT_A_NAME_CJK.search(text, start, end) \
                     or rec.not_a_person(text, start, end, orgs, self.words, places) \
-                    or (_LABEL_AFTER.match(text, end) and rec.field_label(text[start:end])):
-                continue  # the last case: a field label NER ran into ("Phone:", "**Role**:")
+                    or (_LABEL_AFTER.match(text, end) and rec.field_label(text[start:end])) \
+                    or rec.label_phrase(text, start, end, self.words):
+                continue  # the last two: a field label NER ran into ("Phone:", "Date of birth:")
             out.append(Span(start, end, r.entity_type, r.score))
         return out
 
@@ -315,6 +322,11 @@ class Detector:
                 spans = self.analyze([text])[0]
             out.append([s for s in spans if norm_value(text[s.start:s.end]) not in allowed])
         return out
+
+
+# The parts of a "person" NER found: each line, and each side of a spaced dash (NER runs
+# a name into what follows: "agent Brenda - duration 11 min"), stripped.
+_NAME_PART = re.compile(r"[^\s\-–—|](?:(?![ \t]+[-–—|][ \t])[^\n])*(?<=\S)")
 
 
 _PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")

@@ -34,36 +34,17 @@ NOT_NAME_PARTS = frozenset({
     "the", "and", "van", "von", "der", "den", "del", "della", "de", "da", "di", "du", "la",
     "le", "ten", "ter", "bin", "ibn", "al", "el", "y", "mr", "mrs", "ms", "dr", "prof", "jr",
     "sr", "ii", "iii", "iv", "st"})
-# Endings of abstract nouns and adjectives, which names seldom have ("development",
-# "integration", "autonomous", "technical"; not "-ing", "-ers", "-ies": "Fleming", "Rogers",
-# "Davies").
-_ABSTRACT = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ous|ive|able|ible|ical|"
-                       r"ogy|ure|ancy|ency|ture)s?$")
 _B = r"(?<![^\W_])"        # no letter or digit before
 _E = r"(?![^\W_])"         # no letter or digit after
 _IDENT = re.compile(r"(?<![\w.@-])(?=[\w.-]*(?:[_.-]|\d|[a-z][A-Z]))[^\W_][\w.-]*[^\W_]"
                     r"(?![\w@]|[.-]\w)")
 _ID_SHAPE = re.compile(r"[_.-]|\d|[a-z][A-Z]")  # inside the identifier, not after it
-_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation and markup around a word
 _PIECE = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+|[^\W\d_]+")
 _PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*?(?:_\d+)?>")
 
 
 class ScrubError(Exception):
     """A record could not be scrubbed safely; the caller drops it."""
-
-
-# Given names that are English words too, left out of ``first_names.txt`` so that the
-# word alone is no name; next to another word of a name they say it is one ("Jack Cook").
-WORD_GIVEN_NAMES = frozenset("""
-    abbey amber april art august autumn bill bob bud buddy carol chance chase chip christian
-    clay cliff crystal daisy dale dawn dean destiny dick don dot drew eve faith fern
-    frank gene ginger glen grace grant guy hazel heath heather holly honey hope hunter
-    iris ivy jack jade jasmine jay jean jewel jim joy june kit lance lily mark marsh
-    mason max may melody mercy mike misty nick norm olive opal pat patience pearl penny
-    peter piper poppy prince ray red reed rich robin rocky rose rod ruby rusty sage
-    sandy scarlett skip sky stacy sterling stone sue summer sunny sydney taylor ted
-    terry tom tony trinity violet wade ward will willow win wren""".split())
 
 
 class CasedOnly:
@@ -76,22 +57,8 @@ class CasedOnly:
         self.stop = rec.stop_words()
 
     def heading(self, words: list[str]) -> bool:
-        """Several words of which none is a word of a name (:meth:`name_word`, a form of
-        address first) and one at least has the ending of an abstract noun or an adjective
-        ("development", "integration", "autonomous"), which names seldom have."""
-        return len(words) > 1 and _EDGES.sub("", words[0]) not in rec.FORMS_OF_ADDRESS \
-            and not any(self.name_word(w) for w in words) \
-            and any(_ABSTRACT.search(_EDGES.sub("", w)) and len(w) >= 7 for w in words)
-
-    def name_word(self, word: str) -> bool:
-        """A word of a name: a given name (one that is an English word too: "Jack",
-        "Rose"), an initial ("m."), or a word that is no English word and names no
-        software ("yegorova"; not "chatbot")."""
-        w = _EDGES.sub("", rec.without_possessive(word))
-        return bool(w) and (rec.given_name(w) or w in WORD_GIVEN_NAMES
-                            or (len(w) == 1 and w.isalpha()) or not (
-            w in self.stop or rec.ordinary_word(w, self.words) or w in rec.tech_names()
-            or not any(c.isalpha() for c in w)))
+        """Several words that are a heading, not a name (:func:`rec.heading`)."""
+        return len(words) > 1 and rec.heading(words, self.words)
 
     def __contains__(self, part: object) -> bool:
         return isinstance(part, str) and (part in self.stop or (
@@ -120,7 +87,7 @@ class Occurrences:
             anchored = not stop.heading(words)
             for word in words:
                 for p in {word.strip(".,'’"), *re.split(r"[-'’]", word)}:
-                    p = _EDGES.sub("", p)  # "Lima**" -> "Lima"
+                    p = rec.WORD_EDGES.sub("", p)  # "Lima**" -> "Lima"
                     if len(p) >= 2 and p not in NOT_NAME_PARTS and any(c.isalpha() for c in p) \
                             and (anchored or p not in stop) and p not in rec.tech_names():
                         parts.add(p)

@@ -312,6 +312,20 @@ _NOT_VOCATIVES = _ROLE_WORDS | {
     "wait", "ah", "um", "uh", "hmm", "dear", "yeah", "yep", "nope", "also", "next",
     "last", "lastly", "instead", "note", "remember", "tonight"}
 
+
+
+# Function words that are also given names: "my name is Will", "Guest: May".
+_NAME_STOP_WORDS = frozenset({"will", "may"})
+
+
+def _not_a_name_word(word: str) -> bool:
+    """A word that opens a reply or a clause, never a name: an interjection or a greeting
+    (:data:`_NOT_VOCATIVES`: "Hi", "Sure") or a function word ("We", "Can", "I'd",
+    "back"), not one that is also a given name (:data:`_NAME_STOP_WORDS`)."""
+    w = re.split(r"['’]", word.lower(), maxsplit=1)[0]
+    return w in _NOT_VOCATIVES or (w in stop_words() and w not in _NAME_STOP_WORDS)
+
+
 # Words between "gave" and "his/her" that are not a person ("gave him his", "sent all
 # their").
 _NOT_RECIPIENTS = _ROLE_WORDS | {
@@ -673,14 +687,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          0.6, description="Self-introductions: 'Ines Moreau here'."),
     Rule("person_initial", "PERSON",
          _c(r"(?<![\w.])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+\s+[A-Z]\.?\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
-            r"|(?<![\w.])[a-zß-öø-ÿā-ž]{2,}\s+[a-z]\.?\s+[a-zß-öø-ÿā-ž]{2,}(?=\s+(?:lives|is|was|"
-            r"from)\b)"), 0.6,
+            # in lower case an article or "i" is no initial: "i need a flight from"
+            r"|(?<![\w.])[a-zß-öø-ÿā-ž]{2,}\s+(?:(?![ai]\b)[a-z]|[a-z]\.)\s+[a-zß-öø-ÿā-ž]{2,}"
+            r"(?=\s+(?:lives|is|was|from)\b)"), 0.6,
          validate=lambda v: not v.islower() or not _function_word_in(v),  # not "if a move is"
          description="First name, middle initial, last name: 'Elita B. Desaulniers'."),
     Rule("person_intro_lower", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
             r"name\s+is)\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+(?!(?:but|and|or|so)\b)[^\W\d_][\w'’-]+)?)"
             r"(?=\s*(?:[.,;!?\n]|$)|\s+(?:but|and|or|so)\b)"), 0.6,
+         validate=lambda v: not _not_a_name_word(v.split()[0]),  # "please call me back"
          description="A name, in any case, ending a 'my name is' / 'call me' phrase."),
     Rule("person_subject", "PERSON",
          _c(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?]\s\s)|(?<=\n))[ \t]*(?P<v>(?!(?:The|This|That|It|He|She|"
@@ -786,8 +802,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"\bthis\s+is|\bdear|\bsincerely,?|\b(?:was|is|be|been|were)\s+(?:called|named)"
             r"|\bregards,?|\bthanks,|\bcheers,|\bsigned,?|\bcontact\s+person\s*:|\bpassenger\s*:"
             r"|\bguest\s*:|\bcustomer\s*:|\bholder\s*:)\s+"
-            r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.55,
-         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
+            r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.55,
+         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS
+         and (" " in v or not _not_a_name_word(v)),  # "Customer: Hi, this is", "Customer: We"
          description="Capitalised names after 'my name is', 'Dear', 'Regards,', 'Passenger:'."),
 ]}
 
@@ -1062,6 +1079,69 @@ _LANDMARKS = {"bridge", "river", "lake", "valley", "island", "bay", "beach", "ca
               "reservoir", "coast"}
 
 
+# Kinds of site a proper noun names in title case ("Belém Tower", "Taronga Zoo", "Meiji
+# Shrine"); none is a common surname, as Hill, Hall, Park, Church or Lake are.
+_SITES = frozenset({"bridge", "tower", "palace", "castle", "canal", "fjord", "glacier",
+                    "waterfall", "reservoir", "monastery", "gallery", "zoo", "cemetery",
+                    "shrine", "museum", "cathedral", "basilica", "mosque", "synagogue",
+                    "chapel", "fortress", "aquarium", "stadium", "beach", "island", "islands",
+                    "peninsula", "volcano", "gardens", "airport", "station"})
+
+
+def site_name(value: str) -> bool:
+    """A proper noun ending in the kind of site it names (:data:`_SITES`), with no given
+    name before it: "Borghese Gallery", not "Charles Bridge"'s namesake "Anna Tower"."""
+    words = value.split()
+    return len(words) > 1 and words[-1].lower() in _SITES \
+        and not any(given_name(w) or w.lower() in WORD_GIVEN_NAMES for w in words[:-1])
+
+
+# Given names that are English words too ("Jack", "Felicity"), left out of
+# ``first_names.txt`` so that the word alone is no name; next to another word of a name
+# they say it is one ("Jack Cook").
+WORD_GIVEN_NAMES = frozenset("""
+    abbey amber april art august autumn bill bob bud buddy carol chance chase chip christian
+    clay cliff crystal daisy dale dawn dean destiny dick don dot drew eve faith fern
+    frank gene ginger glen grace grant guy hazel heath heather holly honey hope hunter
+    iris ivy jack jade jasmine jay jean jewel jim joy june kit lance lily mark marsh
+    mason max may melody mercy mike misty nick norm olive opal pat patience pearl penny
+    peter piper poppy prince ray red reed rich robin rocky rose rod ruby rusty sage
+    sandy scarlett skip sky stacy sterling stone sue summer sunny sydney taylor ted
+    terry tom tony trinity violet wade ward will willow win wren charity verity felicity
+    clement clemency""".split())
+
+
+# Endings of abstract nouns and adjectives, which names seldom have ("development",
+# "integration", "autonomous", "technical"; not "-ing", "-ers", "-ies": "Fleming", "Rogers",
+# "Davies").
+_ABSTRACT = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ous|ive|able|ible|ical|"
+                       r"ogy|ure|ancy|ency|ture)s?$")
+WORD_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # punctuation and markup around a word
+
+
+def name_part(word: str, words: frozenset[str] = frozenset()) -> bool:
+    """A word of a name: a given name (one that is an English word too: "Jack", "Rose"),
+    an initial ("m."), or a word that is no English word and names no software
+    ("yegorova"; not "chatbot")."""
+    w = WORD_EDGES.sub("", without_possessive(word)).lower()
+    return bool(w) and (given_name(w) or w in WORD_GIVEN_NAMES
+                        or (len(w) == 1 and w.isalpha()) or not (
+        w in stop_words() or ordinary_word(w, words) or w in tech_names()
+        or not any(c.isalpha() for c in w)))
+
+
+def heading(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> bool:
+    """Words of which none is a word of a name (:func:`name_part`; a form of address first
+    is) and one at least, of seven letters or more, has the ending of an abstract noun or
+    an adjective ("Development", "Technical Integration", "Autonomous Agents"): a heading
+    or a term, which NER calls a person in web pages and prompts."""
+    first = WORD_EDGES.sub("", value_words[0]).lower() if value_words else ""
+    return bool(value_words) and first not in FORMS_OF_ADDRESS \
+        and not any(name_part(w, words) for w in value_words) \
+        and any(_ABSTRACT.search(WORD_EDGES.sub("", w).lower()) and len(w) >= 7
+                for w in value_words)
+
+
 # A job title line under a name: one capitalised word and a lower-case agent noun
 # ("Credit checker", "Hand packager"), the line ending there.
 _AGENT_NOUN_LINE = re.compile(r"[ \t]+(?P<n>[a-z]{3,}(?:er|or|ist|ant|ent|ian))[ \t]*(?:\n|$)")
@@ -1146,6 +1226,7 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
             or mentioned_or_modifier(text, start, end)
             or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
             or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
+            or site_name(value) or heading(value.split(), words)
             or not_a_name_in_traffic(text, start, end, words)
             or (value.isupper() and value.isalpha() and len(value) <= 3)
             or (text[start - 1:start] in _QUOTES and text[end:end + 1] in _QUOTES
@@ -1569,6 +1650,22 @@ _NOT_SPEAKERS = {
 def field_label(word: str) -> bool:
     """A word that labels a field or a role rather than naming anyone ("Phone", "Note")."""
     return word.lower() in _NOT_SPEAKERS
+
+
+# The lower-case rest of a field label of several words: "Date| of birth:", "Place| of
+# issue:", "Booking| reference:".
+_LABEL_REST = re.compile(r"(?:[ \t]+[a-z]+){1,3}[ \t]*[*_`]*:(?!\S)")
+
+
+def label_phrase(text: str, start: int, end: int, words: frozenset[str] = frozenset()) -> bool:
+    """One ordinary word opening a line that, with the lower-case words after it, labels a
+    field ("Date of birth: ...", which NER runs into the name on the line above). A given
+    name is no ordinary word, so a speaker stays a name ("Anna from sales: ...")."""
+    value = text[start:end]
+    line_start = text.rfind("\n", 0, start) + 1
+    return (" " not in value and ordinary_word(value, words)
+            and not re.search(r"\w", text[line_start:start])
+            and bool(_LABEL_REST.match(text, end)))
 
 
 def dialogue_speakers(text: str, words: frozenset[str] = frozenset(),

@@ -333,7 +333,8 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
             extra.append(Span(head.start("n"), s.end, "PERSON", s.score))
         for joined in (_AND_NAME_AFTER.match(text, s.end),
                        _AND_NAME_BEFORE.search(text, 0, s.start)):
-            if joined and joined.group("n").split()[0].lower() not in _NOT_A_NAME_START:
+            first = re.split(r"['’]", joined.group("n").split()[0].lower())[0] if joined else ""
+            if joined and first not in _NOT_A_NAME_START:  # "Ines and I'd like": "i"
                 extra.append(Span(joined.start("n"), joined.end("n"), "PERSON", 0.5))
     for pair in _PAIRS:
         for m in pair.finditer(text):
