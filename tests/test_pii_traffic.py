@@ -102,6 +102,9 @@ def mix(a, b):
      ["Sellindra Monastery", "Pavonne Zoo"]),
     ("Day 3: the Vardøhus Fortress in the morning, then the Ostrava Aquarium.",
      ["Vardøhus Fortress"]),
+    # an airline before its flight number
+    ("Options: 1. Aer Lingus EI 1479 at 07:25; 2. Lufthansa LH 441 at 09:10.",
+     ["Aer Lingus", "Lufthansa"]),
     # headings and terms of dictionary words, one of them abstract, no word of a name
     ("[Chatbot Development] [Workflow Automation] [Enterprise Integration]",
      ["Chatbot Development"]),
@@ -172,6 +175,8 @@ def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> 
     # a name ends at the end of its line and at "and" before a pronoun
     ("Thanks, Ilsabet Marrow\nThanks again for the help.", "Ilsabet Marrow", "Thanks again"),
     ("My name is Tarik Osei and I'd like a room.", "Tarik Osei", "I'd like"),
+    # nor is the greeting before it
+    ("Hello Ondine, your seat is confirmed.", "Ondine", "Hello"),
     # the field label on the line under a name is no part of it
     ("Full name: Tarik Osei\nDate of birth: 1990-01-02", "Tarik Osei", "Date of birth"),
 ])

@@ -314,6 +314,9 @@ _NOT_VOCATIVES = _ROLE_WORDS | {
 
 
 
+# Greetings said to someone by name: "Hi Tavi,", "Good morning Ines Moreau!".
+_GREETINGS = r"(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening))"
+
 # Function words that are also given names: "my name is Will", "Guest: May".
 _NAME_STOP_WORDS = frozenset({"will", "may"})
 
@@ -729,13 +732,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          0.5, lower_text_only=True, validate=lambda v: v not in _NOT_VOCATIVES,
          description="The same in a text with no capital letter: 'tavi, can you ...'."),
     Rule("person_greeting", "PERSON",
-         _c(r"(?:^|(?<=[\s\"“(]))(?i:hi|hello|hey|hiya|greetings|good\s+(?:morning|afternoon|"
-            r"evening))[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"
+         _c(rf"(?:^|(?<=[\s\"“(]))(?i:{_GREETINGS}|greetings)[ \t]+"
+            r"(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"
             r"[ \t]*(?=[,!]|\n|$)"), 0.55,
          validate=lambda v: v.split()[0].lower() not in _NOT_VOCATIVES,
          description="A name greeted: 'Hi Tavi,', 'Good morning Ines Moreau!'."),
     Rule("person_greeting_lower", "PERSON",
-         _c(r"(?:^|(?<=[\s\"“(]))(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening))"
+         _c(rf"(?:^|(?<=[\s\"“(])){_GREETINGS}"
             r"[ \t]+(?P<v>[a-zß-öø-ÿā-ž][\w'’-]+)[ \t]*(?=[,!]|\n|$)"), 0.5,
          lower_text_only=True, validate=lambda v: v not in _NOT_VOCATIVES,
          description="The same in a text with no capital letter: 'hi tavi, ...'."),
@@ -1018,9 +1021,11 @@ def place_or_org_context(text: str, start: int, end: int) -> bool:
 
 # What follows a product, a technique or a unit named after someone, never a person:
 # a model or version number ("Forerunner 265", "MX Master 3S", "Redis 7.2", "Firefox
-# 121+"), or a technical noun ("Kalman filter", "Dijkstra's algorithm").
+# 121+"), an airline's flight number ("Aer Lingus EI 1479"), or a technical noun ("Kalman
+# filter", "Dijkstra's algorithm").
 _THING_AFTER = re.compile(
-    r"(?:['’]s)?[ \t]+(?:(?:[A-Z]{1,3}\d+[A-Za-z]*|\d+[A-Za-z]+|\d+(?:\.\d+)+|\d+\+)(?![\w-])|"
+    r"(?:['’]s)?[ \t]+(?:(?:[A-Z]{1,3}\d+[A-Za-z]*|\d+[A-Za-z]+|\d+(?:\.\d+)+|\d+\+|"
+    r"[A-Z][A-Z\d][ \t]\d{1,4})(?![\w-])|"
     r"(?i:algorithms?|filters?|distributions?|distances?|formulas?|formulae|coding|encoding|"
     r"simulations?|theorems?|lemmas?|conjectures?|equations?|transforms?|inequality|"
     r"principle|constants?|criterion|paradox|hypothesis|integrals?|polynomials?|"
@@ -1306,16 +1311,20 @@ def schema_title(text: str, start: int, end: int) -> bool:
 
 _QUOTES = frozenset("\"'“”‘’«»")
 _LABEL_IN_SPAN = re.compile(r"[^\W\d_]+[ \t]*:[ \t]*[\"'“‘«]?")
+_GREETING_IN_SPAN = re.compile(rf"(?i:{_GREETINGS}|dear)[ \t,]+(?=[^\W\d_])")
 
 
 def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozenset()
                 ) -> tuple[int, int]:
-    """A "person" span that NER ran across a field label, cut to what follows the label
-    ('Answer:"Quiet Harbour' -> 'Quiet Harbour'). A name before the colon is no label
-    ('Ines:"I am Tom' stays whole)."""
+    """A "person" span that NER ran across a field label or a greeting, cut to what follows
+    it ('Answer:"Quiet Harbour' -> 'Quiet Harbour', "Hello Elena" -> "Elena"). A name
+    before the colon is no label ('Ines:"I am Tom' stays whole)."""
     m = _LABEL_IN_SPAN.match(text, start, end)
     if m and m.end() < end and ordinary_word(text[start:text.index(":", start)].strip(), words):
         return m.end(), end
+    m = _GREETING_IN_SPAN.match(text, start, end)
+    if m and m.end() < end:
+        return m.end(), end  # "Hello Elena" -> "Elena"
     return start, end
 
 
