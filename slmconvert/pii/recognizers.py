@@ -312,8 +312,6 @@ _NOT_VOCATIVES = _ROLE_WORDS | {
     "wait", "ah", "um", "uh", "hmm", "dear", "yeah", "yep", "nope", "also", "next",
     "last", "lastly", "instead", "note", "remember", "tonight"}
 
-
-
 # Greetings said to someone by name: "Hi Tavi,", "Good morning Ines Moreau!".
 _GREETINGS = r"(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening))"
 
@@ -1095,7 +1093,8 @@ _SITES = frozenset({"bridge", "tower", "palace", "castle", "canal", "fjord", "gl
 
 def site_name(value: str) -> bool:
     """A proper noun ending in the kind of site it names (:data:`_SITES`), with no given
-    name before it: "Borghese Gallery", not "Charles Bridge"'s namesake "Anna Tower"."""
+    name before it: "Borghese Gallery", not "Anna Tower" (nor, at a cost, "Charles
+    Bridge")."""
     words = value.split()
     return len(words) > 1 and words[-1].lower() in _SITES \
         and not any(given_name(w) or w.lower() in WORD_GIVEN_NAMES for w in words[:-1])
