@@ -106,6 +106,49 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     assert "and call me when it is done" in out
 
 
+@pytest.mark.parametrize(("text", "parts"), [
+    # a town and state typed in lower case before the postal code, in mixed-case text
+    ("Please courier it to 17 Tannery Road, hollowmere kt 55012 by Friday.",
+     ["hollowmere", "kt", "55012"]),
+    # a region written in lower case, and a postal code with a dash
+    ("The parcel goes to 9 Brisk Lane\nDravno, pomorskie 81-220 tomorrow morning.",
+     ["pomorskie", "81", "220"]),
+    # ... on a line of its own, with the country line after it
+    ("Return it to 560 Vretgatan 4\nSkelby\n, västerland\n Sweden 41230 when you can.",
+     ["västerland", "Sweden", "41230"]),
+    # a district and its town joined by a spaced dash
+    ("Bill it to 3801 Calle Mirasol 77\n Suite 12\n Arroyo Seco - Tres Pinos\n Uruguay?",
+     ["Tres", "Pinos", "Uruguay"]),
+    ("Ship to 5 Larkfield Way, oakdale, ca 95361 next week.", ["oakdale", "ca", "95361"]),
+    # a street word that follows the street's name ("Vrtna ulica", "Borska cesta")
+    ("Our offices are at Vrtna ulica 8 Tamsin Orchard\n Apt. 4\n Celje", ["Vrtna"]),
+    ("Drop the keys at Borska cesta 3, please.", ["Borska", "3"]),
+    # lower-case prose: a street English does not know after 'on', an address after a comma
+    ("the depot is on tarvoli 38", ["tarvoli", "38"]),
+    ("we'll meet friday at orvex trading ltd., 212 kestrani 9, bergen", ["212", "kestrani"]),
+])
+def test_lower_case_towns_regions_dashes_and_street_words_stay_in_the_address(
+        scrubber: Scrubber, text: str, parts: list[str]) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert [p for p in parts if p in out] == [], out
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("Ship it to 17 Tannery Road, Hollowmere, since 2019 we have used them.", "since 2019"),
+    ("Ship it to 17 Tannery Road, Hollowmere, in march 2025 please.", "march 2025"),
+    ("it runs on ubuntu 22", "ubuntu 22"),
+    ("see the notes on page 12", "page 12"),
+    ("the sale ends on friday 13, sadly", "friday 13"),
+    ("Drop the keys at Borska cesta 3, please.", "please"),
+    # a phone after the address is a phone, not its postal code
+    ("Write to 48 Quarry Hill, Dunmore DN4 7QX, phone 01632 960 555 (office).", ", phone <"),
+])
+def test_a_sentence_word_before_a_number_is_no_part_of_an_address(
+        scrubber: Scrubber, text: str, kept: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert kept in out, out
+
+
 @pytest.mark.parametrize(("text", "name"), [
     ("we should follow up with dravković about the lease next week.", "dravković"),
     ("the invoice was signed by kovačić and sent back this morning.", "kovačić"),

@@ -201,7 +201,7 @@ _STREET_SUFFIX = (
 # Street words written as a separate word after the name ("Király u. 15", "hegyalja út 98",
 # "Kask iela 14"), where the name itself may be lower-case.
 _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
-                 r"gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
+                 r"ulica|cesta|gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
                  r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu|"
                  r"põik|puiestee|pst\.|maantee|mnt\.)")
 _SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
@@ -246,7 +246,7 @@ _TITLE_WORD = rf"[{UPPER}](?:(?![{UPPER}])[^\W\d_])+(?![\w'’.-])"
 _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 # Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only), British
 # ("SW1A 1AA", "M1 1AE") and Dutch ("7721 KM"; not one that reads as a year, "2000 SP").
-_POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
+POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
                  r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
                  r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
 # A four-digit number that reads as a year.
@@ -258,6 +258,7 @@ _MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept"
 _WEEKDAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 _WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
              *_WEEKDAY_NAMES}
+CALENDAR_WORDS = frozenset(_MONTHS | _WEEKDAYS)
 _CALENDAR = (r"(?i:(?:" + "|".join(sorted(_MONTHS | _WEEKDAYS)) + r")(?![A-Za-zÀ-ÿ]))")
 # What code assigns to a secret's name instead of a secret: a type ("Optional[str]") or a
 # variable that names a secret itself, with no digit ("self.api_key", "os.environ['API_TOKEN']"),
@@ -567,16 +568,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "when a town and a region or country follow: 'to 12 lindqvist 4, ostby, "
                      "sweden'."),
     Rule("street_number_name_lower", "STREET_ADDRESS",
-         _c(r"(?:(?<=\b(?:at|to|in|is|on)[ \t])|(?<=\bfrom[ \t])|(?<=\band[ \t]))"
+         _c(r"(?:(?<=\b(?:at|to|in|is|on)[ \t])|(?<=\bfrom[ \t])|(?<=\band[ \t])|(?<=,[ \t]))"
             rf"(?P<v>\d{{1,6}}[ \t]+(?:via[ \t]+)?(?P<name>[^\W\d_]{{3,}})"
             rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?[^\W\d_]{{2,}}){{0,2}}[ \t]+\d{{1,5}}[a-z]?)"
             r"(?![\w%/:-]|[.,]\d)"), 0.5,
          lower_text_only=True, unknown="name",
          validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:-1] if w != "via"),
-         description="In a text with no capital letter, where an address starts: a "
-                     "building number, a street name English does not know (after 'via' "
-                     "too) and a house number: 'off at 415 krokhagen 12', 'to 88 via "
-                     "rondello 3'."),
+         description="In a text with no capital letter, where an address starts (after "
+                     "'at', 'to' or a comma): a building number, a street name English does "
+                     "not know (after 'via' too) and a house number: 'off at 415 krokhagen "
+                     "12', 'to 88 via rondello 3', 'acme ltd., 12 tarvolagen 4, oslo'."),
     Rule("street_unit", "STREET_ADDRESS",
          _c(r"(?<![\w-])(?:Apt|Apartment|Suite|Ste|Unit|Flat)\.?\s*#?\s*\d{1,5}[A-Za-z]?(?!\w)",
             re.IGNORECASE), 0.6, description="Apartment, suite and unit numbers."),
@@ -615,6 +616,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "software is named by, then a number of two digits or more, closing a "
                      "clause after 'on': 'the bus stop is on Tarvola 1153.' (not 'on Xbox "
                      "360', 'on Debian 12', 'on Windows 11', 'on Python 3', 'on Jan 28,')."),
+    Rule("street_on_unknown_lower", "STREET_ADDRESS",
+         _c(rf"\bon[ \t]+(?!{_CALENDAR})(?P<v>(?P<name>[^\W\d_]{{3,}}(?:[ \t]+[^\W\d_]{{3,}})?)"
+            r"[ \t]+\d{2,5}[a-z]?)(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
+         lower_text_only=True, unknown="name",
+         description="The same in a text with no capital letter: 'the bus stop is on tarvola "
+                     "1153' (not 'on ubuntu 22', 'on page 12')."),
     Rule("street_corner", "STREET_ADDRESS",
          _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
             rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"
@@ -623,7 +630,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "corner of ul. Lipowa 3 and Mill Road'."),
     Rule("postal_after_place", "STREET_ADDRESS",
          _c(rf"(?<![A-Za-zÀ-ÿ])(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
-            rf"(?P<v>(?!{_YEAR})\d{{4,6}}(?:-\d{{4}})?|{_POSTAL_ALNUM})"
+            rf"(?P<v>(?!{_YEAR})\d{{4,6}}(?:-\d{{4}})?|{POSTAL_ALNUM})"
             r"(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
@@ -641,7 +648,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("postal_in_place", "STREET_ADDRESS",
          _c(rf"\b(?:in|at|from)\s+(?P<place>(?:[{UPPER}][\w'’.-]*\s+(?:{_PARTICLE}\s+)?){{1,3}})"
             rf"(?:\d{{1,2}}\s+)?(?P<v>(?!(?:19|20)\d\d\b)\d{{3,6}}(?:[- ]\d{{2,4}})?|\d\d-\d{{3}}|"
-            rf"{_POSTAL_ALNUM})(?![\w-])"
+            rf"{POSTAL_ALNUM})(?![\w-])"
             r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, not_software="place",
          description="A postal code after a place (and its district number) in running "
                      "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
@@ -666,7 +673,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "'in batches 4000 in')."),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            rf"(?P<v>{_POSTAL_ALNUM}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"), 0.6,
+            rf"(?P<v>{POSTAL_ALNUM}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"), 0.6,
          description="A postal code of any national shape after its label: 'ZIP: 48213', "
                      "'postal code 123 45', 'postcode SW1A 1AA'."),
     # --- people (spaCy NER does most of the work)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from slmconvert.pii import particles
 from slmconvert.pii.recognizers import (
+    CALENDAR_WORDS,
+    POSTAL_ALNUM,
     STREET_PREFIX,
     UPPER,
     foreign_letters,
@@ -57,12 +59,22 @@ _PARTICLES = particles.STREET_PATTERN
 # (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
 # the sentence going on)
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
-               rf"\d{{2,6}}(?:-\d{{4}})?|\d(?=[ \t]+[{UPPER}])|"
+               rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}])|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 _CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                        rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
+# Where a text has capitals, a town or region typed in lower case still belongs to the
+# address when a postal code closes it: "..., springfield il 62704", "Kraków,
+# małopolskie\n Poland 31-042" (one to three words before it, none a function word or a
+# month; a two-letter state may be one: "ca"), unless the number is a phone found there
+# (", phone 0131 496 0961").
+_SEPARATOR = r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
+_POSTCODE = rf"(?:(?!(?:19|20)\d\d(?![\w-]))\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
+_LOWER_TO_POSTCODE = re.compile(
+    rf"{_SEPARATOR}(?P<words>[a-zß-öø-ÿā-ž][\w'’.-]*(?:{_SEPARATOR}[^\W\d_][\w'’.-]*){{0,2}})"
+    rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
 _CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
-                             r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6})(?![\w:])")
+                             r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
 _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
 # An address never ends on a particle ("18 Rue de | Brest"): the next word on its line
 # is the rest of the street's name, in any case; nor on an abbreviated street word whose
@@ -380,8 +392,10 @@ _LINE_MARK = r"[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"  # blanks and a quote or list mark
 _NEXT_LINE = r"[ \t]*\n" + _LINE_MARK
 _BLOCK_LINE = re.compile(_NEXT_LINE + r"(?P<line>(?=[^\n]*[^\W_])"
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
-# A few words after a comma or blank; a word may hold a full stop only at a line's end.
-_FEW_WORDS = r"[ \t]*,?[ \t]*(?P<rest>(?:\(?[^\W_][\w'’{dot}-]*\)?[ \t]*,?[ \t]*){{1,3}}?)[ \t]*"
+# A few words after a comma, a spaced dash ("Pinares - Las Delicias") or blank; a word
+# may hold a full stop only at a line's end.
+_FEW_WORDS = (r"[ \t]*(?:,|[-–](?=[ \t]))?[ \t]*"
+              r"(?P<rest>(?:\(?[^\W_][\w'’{dot}-]*\)?[ \t]*,?[ \t]*){{1,3}}?)[ \t]*")
 _REST_OF_LINE = re.compile(_FEW_WORDS.format(dot=".") + r"(?=\n|$)")
 # The same at the end of a sentence ("... Linwood, WA 25130. I moved"), and the last line
 # of a block that ends one ("\n Norway 25130?"): taken only when it reads as an address
@@ -409,7 +423,7 @@ def _block_end(text: str, end: int) -> int:
     address line (town, region, country, postal code), up to a blank line, the last of
     which may end its sentence; at most four lines."""
     if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,") \
-            and not any(w.lower() in _NOT_ADDRESS for w in m.group("rest").split()):
+            and not any(w.lower().strip(".,") in _NOT_ADDRESS for w in m.group("rest").split()):
         end = m.end("rest")
     elif (m := _REST_OF_SENTENCE.match(text, end)) and _address_words(m.group("rest")):
         end = m.end("rest")
@@ -463,6 +477,13 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                 m := _DOT_NUMBER.match(text, end)):
             end = m.end()
         for _ in range(12):
+            if not lower and (m := _LOWER_TO_POSTCODE.match(text, end)) \
+                    and m.end() <= _next_contact(spans, end) and not any(
+                    w.lower() in _NOT_ADDRESS or (len(w) > 2 and w.lower() in stop_words())
+                    or w.lower().rstrip(".") in CALENDAR_WORDS
+                    for w in m.group("words").replace(",", " ").split()):  # ("il", "ca")
+                end = m.end()
+                continue
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
             if not m or m.group("seg").lower() in _WHEN or (
                     lower and m.group("seg").lower() in stop_words()

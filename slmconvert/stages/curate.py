@@ -203,6 +203,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
+    # 14 to 20: each has a section in docs/curate.md ("Curate v20: ..."); 20: lower-case
+    # towns and regions before a postal code, dashed postal codes, "Gosposka ulica";
     # 13: intersections after "P.O. Box" or a non-Latin abbreviation, a lower-case street
     # word after a named street, lower-case number-street-number-town-country lines and
     # postal codes after an unknown place, Spanish "c/", Dutch "Jan van Goyenkade", a
@@ -223,7 +225,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "19"
+    version = "20"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
