@@ -133,6 +133,14 @@ def test_lower_case_towns_regions_dashes_and_street_words_stay_in_the_address(
     assert [p for p in parts if p in out] == [], out
 
 
+def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("I moved to 40 Harbour Road, Westport. New job starts Monday.")
+    assert "Westport" not in out and out.endswith(">. New job starts Monday."), out
+    # an abbreviation's full stop does not end the address
+    out, _ = scrubber.scrub_text("Ship it to 40 Harbour Rd. Westport WP4 2QT today.")
+    assert "Westport" not in out and "WP4" not in out, out
+
+
 @pytest.mark.parametrize(("text", "kept"), [
     ("Ship it to 17 Tannery Road, Hollowmere, since 2019 we have used them.", "since 2019"),
     ("Ship it to 17 Tannery Road, Hollowmere, in march 2025 please.", "march 2025"),

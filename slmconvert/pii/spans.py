@@ -75,6 +75,11 @@ _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
 _CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
                              r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
+# An address whose last word of five letters or more ends a sentence, with the next
+# sentence on the same line, ends there: the full stop is no abbreviation's ("St.",
+# "Blvd."), and the capital after it starts a sentence, not a town.
+_SENTENCE_END = re.compile(r"[^\W\d_]{5,}\.$")
+_NEXT_SENTENCE = re.compile(rf"[ \t]+[{UPPER}]")
 _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
 # An address never ends on a particle ("18 Rue de | Brest"): the next word on its line
 # is the rest of the street's name, in any case; nor on an abbreviated street word whose
@@ -471,6 +476,9 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
             out.append(s)
             continue
         end = _word_end(text, s.end)
+        if _SENTENCE_END.search(text, s.start, end) and _NEXT_SENTENCE.match(text, end):
+            out.append(Span(s.start, end - 1, s.entity, s.score))
+            continue  # "... Harbour Road, Westport. | New job starts Monday."
         if _PARTICLE_LAST.search(text, s.start, end) and (m := _NEXT_WORD.match(text, end)):
             end = m.end()
         elif _ABBREVIATION_LAST.search(text, s.start, end) and (
