@@ -247,8 +247,8 @@ _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 # Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only), British
 # ("SW1A 1AA", "M1 1AE") and Dutch ("7721 KM"; not one that reads as a year, "2000 SP").
 POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
-                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
-                 r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
+                r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
+                r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
 # A four-digit number that reads as a year.
 _YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").

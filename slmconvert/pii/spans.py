@@ -61,20 +61,21 @@ _PARTICLES = particles.STREET_PATTERN
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
                rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}])|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
-_CONTINUE = re.compile(rf"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
-                       rf"(?P<seg>{_ADDR_TOKEN})(?![\w:])")
+# Between the tokens of a block: a comma, a line break (with a quote mark or a comma on
+# the next line) or blanks.
+_SEPARATOR = r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
+_CONTINUE = re.compile(rf"{_SEPARATOR}(?P<seg>{_ADDR_TOKEN})(?![\w:])")
 # Where a text has capitals, a town or region typed in lower case still belongs to the
 # address when a postal code closes it: "..., springfield il 62704", "Kraków,
 # małopolskie\n Poland 31-042" (one to three words before it, none a function word or a
 # month; a two-letter state may be one: "ca"), unless the number is a phone found there
-# (", phone 0131 496 0961").
-_SEPARATOR = r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
+# (", phone 01632 960 555").
 _POSTCODE = rf"(?:(?!(?:19|20)\d\d(?![\w-]))\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
 _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}(?P<words>[a-zß-öø-ÿā-ž][\w'’.-]*(?:{_SEPARATOR}[^\W\d_][\w'’.-]*){{0,2}})"
     rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
-_CONTINUE_LOWER = re.compile(r"(?:[ \t]*,[ \t]*|[ \t]*\n[ \t>]*(?:,[ \t]*)?|[ \t]+)"
-                             r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
+_CONTINUE_LOWER = re.compile(_SEPARATOR
+                             + r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
 # An address whose last word of five letters or more ends a sentence, with the next
 # sentence on the same line, ends there: the full stop is no abbreviation's ("St.",
 # "Blvd."), and the capital after it starts a sentence, not a town.
@@ -397,7 +398,7 @@ _LINE_MARK = r"[ \t]*(?:[^\w\s]{1,4}[ \t]*)?"  # blanks and a quote or list mark
 _NEXT_LINE = r"[ \t]*\n" + _LINE_MARK
 _BLOCK_LINE = re.compile(_NEXT_LINE + r"(?P<line>(?=[^\n]*[^\W_])"
                          r"(?![^\n]*(?:[:@?!]|\.\s))[^\n]{1,40}?)[ \t]*(?=\n|$)")
-# A few words after a comma, a spaced dash ("Pinares - Las Delicias") or blank; a word
+# A few words after a comma, a spaced dash ("Arroyo Seco - Tres Pinos") or blank; a word
 # may hold a full stop only at a line's end.
 _FEW_WORDS = (r"[ \t]*(?:,|[-–](?=[ \t]))?[ \t]*"
               r"(?P<rest>(?:\(?[^\W_][\w'’{dot}-]*\)?[ \t]*,?[ \t]*){{1,3}}?)[ \t]*")

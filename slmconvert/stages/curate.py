@@ -204,7 +204,7 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 class CurateStage(Stage):
     name = "curate"
     # 14 to 20: each has a section in docs/curate.md ("Curate v20: ..."); 20: lower-case
-    # towns and regions before a postal code, dashed postal codes, "Gosposka ulica", an
+    # towns and regions before a postal code, dashed postal codes, "Vrtna ulica 8", an
     # address ends at a sentence's full stop;
     # 13: intersections after "P.O. Box" or a non-Latin abbreviation, a lower-case street
     # word after a named street, lower-case number-street-number-town-country lines and
