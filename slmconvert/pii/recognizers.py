@@ -250,7 +250,7 @@ POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRST
                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
                 r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
 # A four-digit number that reads as a year.
-_YEAR = r"(?:19|20)\d\d(?![\w-])"
+YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
 _MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
            "dec", "january", "february", "march", "april", "june", "july", "august",
@@ -259,7 +259,7 @@ _WEEKDAY_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "satur
 _WEEKDAYS = {"mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
              *_WEEKDAY_NAMES}
 CALENDAR_WORDS = frozenset(_MONTHS | _WEEKDAYS)
-_CALENDAR = (r"(?i:(?:" + "|".join(sorted(_MONTHS | _WEEKDAYS)) + r")(?![A-Za-zÀ-ÿ]))")
+_CALENDAR = (r"(?i:(?:" + "|".join(sorted(CALENDAR_WORDS)) + r")(?![A-Za-zÀ-ÿ]))")
 # What code assigns to a secret's name instead of a secret: a type ("Optional[str]") or a
 # variable that names a secret itself, with no digit ("self.api_key", "os.environ['API_TOKEN']"),
 # or a call or lookup in a module or object ("os.environ[", "settings.get(").
@@ -630,7 +630,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "corner of ul. Lipowa 3 and Mill Road'."),
     Rule("postal_after_place", "STREET_ADDRESS",
          _c(rf"(?<![A-Za-zÀ-ÿ])(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
-            rf"(?P<v>(?!{_YEAR})\d{{4,6}}(?:-\d{{4}})?|{POSTAL_ALNUM})"
+            rf"(?P<v>(?!{YEAR})\d{{4,6}}(?:-\d{{4}})?|{POSTAL_ALNUM})"
             r"(?![\w-])"
             r"(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
@@ -639,7 +639,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "37170.', '(PEP 3100)')."),
     Rule("postal_year_after_place", "STREET_ADDRESS",
          _c(rf"(?<![A-Za-zÀ-ÿ])(?!{_CALENDAR})(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
-            rf"(?P<v>{_YEAR})(?=\s*(?:\n|$|[.,;)]))"), 0.3,
+            rf"(?P<v>{YEAR})(?=\s*(?:\n|$|[.,;)]))"), 0.3,
          context=("\n", "apt", "suite", "street", "road", "box", "city", "zip", "postal",
                   "postcode"), context_score=0.5, unknown="place",
          description="The same for a postal code shaped like a year, after a place no "
@@ -655,7 +655,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "0B1', 'in Łódź 90-001' (years are not postal codes)."),
     Rule("postal_year_in_place", "STREET_ADDRESS",
          _c(rf"\b(?:in|at|from)\s+(?!{_CALENDAR})"
-            rf"(?P<place>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)(?:\s+[{UPPER}])?\s+(?P<v>{_YEAR})"
+            rf"(?P<place>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)(?:\s+[{UPPER}])?\s+(?P<v>{YEAR})"
             r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, unknown="place",
          description="The same for a postal code shaped like a year, after a place no "
                      "English dictionary knows and no software is named by (and its district "

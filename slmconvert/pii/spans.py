@@ -13,6 +13,7 @@ from slmconvert.pii.recognizers import (
     POSTAL_ALNUM,
     STREET_PREFIX,
     UPPER,
+    YEAR,
     foreign_letters,
     given_name,
     lower_case_prose,
@@ -70,7 +71,7 @@ _CONTINUE = re.compile(rf"{_SEPARATOR}(?P<seg>{_ADDR_TOKEN})(?![\w:])")
 # małopolskie\n Poland 31-042" (one to three words before it, none a function word or a
 # month; a two-letter state may be one: "ca"), unless the number is a phone found there
 # (", phone 01632 960 555").
-_POSTCODE = rf"(?:(?!(?:19|20)\d\d(?![\w-]))\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
+_POSTCODE = rf"(?:(?!{YEAR})\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
 _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}(?P<words>[a-zß-öø-ÿā-ž][\w'’.-]*(?:{_SEPARATOR}[^\W\d_][\w'’.-]*){{0,2}})"
     rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
