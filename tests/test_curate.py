@@ -355,6 +355,7 @@ def test_scrubber_finds_whole_names_and_addresses(scrubber: Scrubber, text: str,
     # decimals and fractions of a second are no phone numbers
     "the pin is at 46.603354, 1.888334 on the map",
     "Started at 2024-06-07 09:15:22.384662 by cron.",
+    '<path d="M( -118.2734375, 152.4140625) L(611.0390625)"/>',
     "the shop on main street is closed",
 ])
 def test_scrubber_leaves_ordinary_text(scrubber: Scrubber, text: str) -> None:

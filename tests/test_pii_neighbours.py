@@ -126,8 +126,21 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     # lower-case prose: a street English does not know after 'on', an address after a comma
     ("the depot is on tarvoli 38", ["tarvoli", "38"]),
     ("we'll meet friday at orvex trading ltd., 212 kestrani 9, bergen", ["212", "kestrani"]),
+    # a town's district number before a comma
+    ("Send the forms to 3 Vaskipolku 12, Tervola 5, Finland 95300 please.",
+     ["Tervola", "5,", "Finland", "95300"]),
+    # a street word in front of what NER took for a person, the house number after it
+    ("The crate was left at Pl. Wierzbowy 45 last night.", ["Pl.", "Wierzbowy", "45"]),
+    # Greek and Russian street words in their own script, also in lower case
+    ("The kiosk stands on πλατεία Δροσερή 14 near the port.", ["πλατεία", "Δροσερή", "14"]),
+    ("Deliveries go to ул. Садовая 12 on Mondays.", ["ул.", "Садовая", "12"]),
+    # a Spanish "y" inside a street's name written in English word order
+    ("The band played on Ocho y Cuarto 380 street for years.", ["Ocho", " y ", "Cuarto"]),
+    # particles before a street's name in lower-case prose, a quoted word in a street's name
+    ("the shows were on van der kelm street back then.", ["kelm"]),
+    ('Send it to ul. Gen. Tadeusza Kowala "Grot" 4, Wronki, Poland.', ["Grot", "4,", "Wronki"]),
 ])
-def test_lower_case_towns_regions_dashes_and_street_words_stay_in_the_address(
+def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
     out, _ = scrubber.scrub_text(text)
     assert [p for p in parts if p in out] == [], out
@@ -150,8 +163,21 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("Drop the keys at Borska cesta 3, please.", "please"),
     # a phone after the address is a phone, not its postal code
     ("Write to 48 Quarry Hill, Dunmore DN4 7QX, phone 01632 960 555 (office).", ", phone <"),
+    # the sentence going on after an address, in lower-case words
+    ("Please bring it to 9 Wren Street before noon.", "before noon."),
+    ("He lives on via Sardegna 12 in town.", "in town."),
+    ("We met at Calle Benítez 8 before lunch.", "before lunch."),
+    ("Our new office is at 14 Chandler Quay, Dublin 2, Ireland last year.", "last year."),
+    # a contact label before a phone number: not part of the address
+    ("The parcel goes to 40 Harbour Road, Westport, phone (505) 555-0199.", ", phone <PHONE"),
+    # the brackets of a remark around a value stay in the text
+    ("Call the front desk (+1 505-555-0199) before noon.", "desk (<PHONE_NUMBER_1>) before"),
+    # a street word English has too, before a name and a number of days
+    ("I sent it via Anna 3 days ago.", "via <PERSON"),
+    # a capitalised place after a function word is still the town
+    ("The office is at 12 Grey Street, Newcastle upon Tyne.", "<STREET_ADDRESS_1>."),
 ])
-def test_a_sentence_word_before_a_number_is_no_part_of_an_address(
+def test_what_follows_an_address_is_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert kept in out, out
@@ -204,3 +230,22 @@ def test_an_unknown_word_in_another_language_is_not_taken_for_a_name(
 def test_a_parenthetical_remark_keeps_lower_case_text_prose(scrubber: Scrubber) -> None:
     text = "a tribute song (written by zdravko kovačić) was played at noon."
     assert "kovačić" not in scrubber.scrub_text(text)[0]
+
+
+@pytest.mark.parametrize(("text", "values"), [
+    # a zero-width space inside a name, a byte-order mark glued to a street's name
+    ("Please forward the forms to Mar\u200bgit Aal\u200btonen at the desk.",
+     ["Mar", "git", "Aal", "tonen"]),
+    ("The rehearsals were on \ufeffTarvik Crossing Street that year.", ["Tarvik"]),
+    ("Oskar \u2060Lindqvist, the Deckhand, said: we are late", ["Oskar", "Lindqvist"]),
+])
+def test_invisible_characters_do_not_hide_a_value(
+        scrubber: Scrubber, text: str, values: list[str]) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert [v for v in values if v in out] == [], out
+
+
+def test_a_value_with_an_invisible_character_gets_the_same_placeholder(
+        scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("Margit Aaltonen signed it; ask Mar\u200bgit Aaltonen why.")
+    assert out == "<PERSON_1> signed it; ask <PERSON_1> why.", out

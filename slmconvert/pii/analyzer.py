@@ -14,6 +14,7 @@ from slmconvert.errors import ModelUnavailableError
 from slmconvert.pii import particles
 from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import (
+    INVISIBLE,
     SECOND_OPINION_DEFAULT,
     SPACY_PREFERENCE,
     PiiConfig,
@@ -228,12 +229,13 @@ class Detector:
         """The spans of one result. A "person" is cut at line breaks (NER runs a name into
         the job title on the next line), each line's part trimmed to its name and dropped
         when it is a path, code, an organisation, a place, a product or a title."""
-        if r.entity_type == "PHONE_NUMBER" and not rec.phone_span_ok(text, r.start, r.end):
-            return []
         if r.entity_type != "PERSON":
+            start, end = _outside_brackets(text, r.start, r.end)
+            if r.entity_type == "PHONE_NUMBER" and not rec.phone_span_ok(text, start, end):
+                return []
             ent = doc.char_span(r.start, r.end, label=r.entity_type, alignment_mode="expand") \
                 if doc is not None and rec.guessable(r.entity_type) else None
-            return [Span(r.start, r.end, r.entity_type, r.score,
+            return [Span(start, end, r.entity_type, r.score,
                          guess=ent is not None and rec.guessed_label(ent))]
         out = []
         for i, m in enumerate(_NAME_PART.finditer(text, r.start, r.end)):
@@ -293,11 +295,14 @@ class Detector:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             engine = self.analyzer.nlp_engine
-            arts = engine.process_batch(todo, language="en", batch_size=self.cfg.batch_size,
+            visible = [_visible(t) for t in todo]
+            arts = engine.process_batch([v for v, _ in visible], language="en",
+                                        batch_size=self.cfg.batch_size,
                                         n_process=self.cfg.workers)
             if self.second is not None:
                 arts = self._second_opinion(self.second, arts)
-            for text, artifacts in arts:
+            for (text, artifacts), original, (_, kept) in zip(arts, todo, visible,
+                                                              strict=True):
                 results = self.analyzer.analyze(text=text, language="en",
                                                 entities=self.entities,
                                                 nlp_artifacts=artifacts,
@@ -306,10 +311,11 @@ class Detector:
                                  if e.label_ in ("ORG", "ORGANIZATION"))
                 places = frozenset((e.start_char, e.end_char) for e in artifacts.entities
                                    if e.label_ in ("GPE", "LOC", "LOCATION"))
-                self._cache[text] = [s for r in results
-                                     if r.score >= self.cfg.threshold(r.entity_type)
-                                     for s in self._spans(text, r, orgs, places,
-                                                          artifacts.tokens)]
+                found = [s for r in results if r.score >= self.cfg.threshold(r.entity_type)
+                         for s in self._spans(text, r, orgs, places, artifacts.tokens)]
+                self._cache[original] = found if kept is None else [
+                    Span(kept[s.start], kept[s.end - 1] + 1, s.entity, s.score, s.guess)
+                    for s in found]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
         out: list[list[Span]] = []
@@ -322,6 +328,29 @@ class Detector:
                 spans = self.analyze([text])[0]
             out.append([s for s in spans if norm_value(text[s.start:s.end]) not in allowed])
         return out
+
+
+def _outside_brackets(text: str, start: int, end: int) -> tuple[int, int]:
+    """``text[start:end]`` without a bracket of the remark around the value that it has no
+    partner for: "(call +1 505-555-0199)" gives "+1 505-555-0199)" or "(+1 505-555-0199"
+    (but "(505) 555-0199" keeps its own)."""
+    opened, closed = text.count("(", start, end), text.count(")", start, end)
+    if text[end - 1:end] == ")" and closed > opened:
+        end -= 1
+    elif text[start:start + 1] == "(" and opened > closed:
+        start += 1
+    return start, end
+
+
+def _visible(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without invisible characters (:data:`INVISIBLE`), and the index in
+    ``text`` of each character left (None when there was none to remove). Detection reads
+    the visible text; the spans it finds map back to the original, which is what gets
+    replaced."""
+    if not INVISIBLE.search(text):
+        return text, None
+    kept = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
+    return "".join(text[i] for i in kept), kept
 
 
 # The parts of a "person" NER found: each line, and each side of a spaced dash (NER runs

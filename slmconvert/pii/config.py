@@ -153,9 +153,15 @@ def norm_key(key: str) -> str:
     return re.sub(r"[\s-]+", "_", key.strip().lower())
 
 
+# Characters that show nothing and split no word for a reader, but split a token for the
+# NER and the rules: "J\u200bohn", a byte-order mark glued to a street's name.
+INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
+
+
 def norm_value(value: str) -> str:
-    """A found value as it is compared: whitespace collapsed, case folded."""
-    return " ".join(value.split()).casefold()
+    """A found value as it is compared: invisible characters dropped, whitespace
+    collapsed, case folded (one placeholder for "J\u200bohn" and "John")."""
+    return " ".join(INVISIBLE.sub("", value).split()).casefold()
 
 
 def check_config(cfg: PiiConfig) -> None:

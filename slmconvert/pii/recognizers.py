@@ -133,8 +133,8 @@ _DECIMAL = re.compile(r"\d+\.\d+")  # "46.603354": a coordinate or a measure, no
 
 def phone_span_ok(text: str, start: int, end: int) -> bool:
     """A phone number any recognizer found is no decimal and no fraction of one: not
-    "46.603354", nor the "384662" of "07:00:02.384662"."""
-    return not (_DECIMAL.fullmatch(text, start, end)
+    "46.603354" or " -112.8984375", nor the "384662" of "07:00:02.384662"."""
+    return not (_DECIMAL.fullmatch(text[start:end].strip().lstrip("+-"))
                 or (start >= 2 and text[start - 1] in ".:" and text[start - 2].isdigit()))
 
 
@@ -226,11 +226,15 @@ STREET_PREFIX = (
     r"Odos|Leoforos|Bulevar|Trg|Ulitsa|Prospekt|Jalan|Jl\.)"
 )
 # The street words of STREET_PREFIX that are not also English words ("via", "place").
-_STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|c/|carrer|avenida|chemin|allée|impasse|quai|cours|viale|"
-                   r"vicolo|"
-                   r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
-                   r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.)")
+STREET_FOREIGN = (r"(?:rua|rúa|rue|calle|c/|carrer|avenida|chemin|allée|impasse|quai|cours|viale|"
+                  r"vicolo|"
+                  r"corso|piazza|piazzale|largo|strada|travessa|praça|estrada|alameda|paseo|"
+                  r"camino|ul\.|ulica|aleja|odos|leoforos|jalan|jl\.|"
+                  # Greek and Russian, in their own script: "οδός", "λεωφ.", "ул."
+                  r"οδός|οδ\.|λεωφόρος|λεωφ\.|πλατεία|πλ\.|улица|ул\.|проспект|пр-т|переулок|"
+                  r"бульвар|б-р|шоссе|набережная|наб\.)")
 _WORD = r"[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ſ][\w'’.-]*"
+_ANY_WORD = r"[^\W\d_][\w'’.-]*"  # a word in any script
 _PARTICLE = particles.STREET_PATTERN
 # The particles that may start a street's name: "on van Aken Lane", "on de la Paz Street".
 _LEADING_PARTICLE = particles.alternation(particles.STREET_LAST)
@@ -498,17 +502,18 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{_STREET_FOREIGN})\s+(?:{_WORD}\s+){{0,4}}?{_NUM}\.?"
-            rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{_STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+(?:{_ANY_WORD}\s+){{0,4}}?{_NUM}\.?"
+            rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
             rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))|"
-            rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{_STREET_FOREIGN})|route|place|avenue|boulevard|"
+            rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{STREET_FOREIGN})|route|place|avenue|boulevard|"
             rf"piazzetta)(?:[ \t]+{_PARTICLE})*"
             rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
          validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\s+(?i:street|road|avenue|lane)\b"),
+         _c(rf"(?<![\w-])(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_CAP}\s+{_NUM}\s+"
+            r"(?i:street|road|avenue|lane)\b"),
          0.55, description="A street name, its number, then the street word: 'Korvalla 31 "
                            "street' (a foreign street written in English word order)."),
     Rule("street_number_then_type_lower", "STREET_ADDRESS",
@@ -525,13 +530,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A street named without a number after on/at: 'the cafe on Willow "
                      "Brook Street', 'on van Aken Lane'."),
     Rule("street_named_lower", "STREET_ADDRESS",
-         _c(r"\b(?:on|at|off)[ \t]+(?P<v>(?P<name>[^\W\d_]{3,})(?:[ \t]+[^\W\d_]{2,}){0,2}"
+         _c(rf"\b(?:on|at|off)[ \t]+(?P<v>(?:{_LEADING_PARTICLE}[ \t]+){{0,2}}"
+            r"(?P<name>[^\W\d_]{3,})(?:[ \t]+[^\W\d_]{2,}){0,2}"
             r"[ \t]+(?:street|avenue|road|boulevard|lane|drive))(?![\w-])"), 0.5,
          lower_text_only=True, unknown="name",
          validate=lambda v: not any(_sentence_word(w) for w in v.split()),
          description="The same in a text with no capital letter, when the name starts "
-                     "with a word English does not know: 'shows on varnoki hills street' "
-                     "(not 'on main street')."),
+                     "with a word English does not know, after its particles if any: "
+                     "'shows on varnoki hills street', 'on van der kelm street' (not 'on "
+                     "main street')."),
     Rule("street_before_unit", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?P<v>(?:{_CAP}\s+){{0,2}}{_CAP}\s+{_NUM}\.?),?\s+(?={_UNIT}(?!\w))"),
          0.55,

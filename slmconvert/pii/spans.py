@@ -11,9 +11,11 @@ from slmconvert.pii import particles
 from slmconvert.pii.recognizers import (
     CALENDAR_WORDS,
     POSTAL_ALNUM,
+    STREET_FOREIGN,
     STREET_PREFIX,
     UPPER,
     YEAR,
+    field_label,
     foreign_letters,
     given_name,
     lower_case_prose,
@@ -58,9 +60,12 @@ def merge(spans: Iterable[Span]) -> list[Span]:
 # and stops at the first ordinary lower-case word, a blank line or other punctuation.
 _PARTICLES = particles.STREET_PATTERN
 # (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
-# the sentence going on)
+# the sentence going on; one digit is a token before a capital or a comma: a town's
+# district, "Dublin 2, Ireland"; a quoted word before the house number is part of the
+# street's name: 'ul. Gen. Tadeusza Kowala "Grot" 4')
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
-               rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}])|"
+               rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}]|[ \t]*,)|"
+               rf"[\"“][{UPPER}][\w'’.-]*[\"”](?=[ \t]+\d)|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 # Between the tokens of a block: a comma, a line break (with a quote mark or a comma on
 # the next line) or blanks.
@@ -119,6 +124,17 @@ _GERMAN_ARTICLES = {"der", "den", "dem", "die", "des"}
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
 _NUMBER_BEFORE = re.compile(r"(?:^|(?<=[\s,:>]))\d{1,6}[A-Za-z]?[ \t]+$")
 _LINE_OR_COMMA_AFTER = re.compile(r"[ \t]*(?:$|\n|,)")
+# The lower-case words that end an address in a text with capitals, from the first that
+# is a function word, a word of time or a field label on: the sentence going on ("... 12
+# Main Street | before noon.", "lives on via Garibaldi 12 | in town", "..., Westport, |
+# phone (505) ..."), not a town typed in lower case (", springfield il").
+_LOWER_TAIL = re.compile(r"(?:[ \t,]+[a-zß-öø-ÿā-ž][\w'’-]*\.?)+[ \t,]*$")
+_TAIL_WORD = re.compile(r"[a-zß-öø-ÿā-ž][\w'’-]*")
+# A street word or its abbreviation in front of a name NER took for a person, with a house
+# number after it: "at Pl. Kowalewski 45 last night", "on Calle Benítez 8 since May"
+# (the street words English has too, "via Anna 3 days ago", do not count).
+_PREFIX_BEFORE = re.compile(rf"(?<![\w.])(?i:{STREET_FOREIGN}|{STREET_PREFIX}(?<=\w\w\.))[ \t]+$")
+_HOUSE_NUMBER = re.compile(rf"[ \t]+(?!{YEAR})\d{{1,5}}[A-Za-z]?(?![\w.,/:-]*\d)(?!%)")
 # Function words never taken into an address when growing it backwards.
 _NOT_ADDRESS = {
     "a", "an", "the", "and", "or", "but", "at", "in", "on", "to", "of", "for", "from", "with",
@@ -206,9 +222,6 @@ _NAME_JOIN_LOWER = re.compile(r"^\s*(?:(?:[a-z]\.?|van|von|der|den|de|da|di|del|
 # A first name and an initial before a found surname: "marina c goncalves", "Ivo E Moretti".
 _NAME_INITIAL_BEFORE = re.compile(r"(?<![\w'’-])(?P<n>[^\W\d_][\w'’-]+)[ \t]+(?![aiAI]\b)"
                                   r"[^\W\d_]\.?[ \t]+$")
-# Invisible characters that split a name without a visible gap ("Vaclav \ufeffHorak").
-_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
-_HIDDEN_SPLIT_AFTER = re.compile(rf"[ \t]*[{_INVISIBLE}]+[ \t]*[^\W\d_][\w'’-]*")
 # An initial and a surname after a found first name in lower-case prose: "lothair m quirion".
 _INITIAL_NAME_AFTER = re.compile(r"[ \t]+(?![ai]\b)[a-z]\.?[ \t]+(?P<n>[^\W\d_][\w'’-]+)")
 # The surname after a name that ends in a particle ("Zachary van den | IJssel").
@@ -330,7 +343,7 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
             continue
         if not lower:
             extra += _name_neighbours(text, s, others)
-        for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL, _HIDDEN_SPLIT_AFTER):
+        for grow in (_PARTICLE_NAME_AFTER, _POST_NOMINAL):
             if tail := grow.match(text, s.end):  # "Anke ten Brink", "... MD"
                 extra.append(Span(s.start, tail.end(), "PERSON", s.score))
         if lower and (tail := _INITIAL_NAME_AFTER.match(text, s.end)) \
@@ -451,6 +464,23 @@ _CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_COD
                        "IP_ADDRESS"})
 
 
+def _sentence_tail(text: str, start: int, end: int) -> int:
+    """The end of the address ``text[start:end]`` without the sentence that goes on after
+    it in lower-case words (:data:`_LOWER_TAIL`)."""
+    if not (m := _LOWER_TAIL.search(text, start, end)):
+        return end
+    for w in _TAIL_WORD.finditer(text, m.start(), end):
+        word = w.group().lower().rstrip(".")
+        if word in _NOT_ADDRESS or word in CALENDAR_WORDS or field_label(word) or (
+                len(word) > 2 and word in stop_words()):
+            cut = w.start()
+            break
+    else:
+        return end
+    cut = start + len(text[start:cut].rstrip(" \t,"))
+    return cut if any(c.isalnum() for c in text[start:cut]) else end
+
+
 def _next_contact(spans: list[Span], pos: int) -> int:
     """The start of the first contact detail found at or after ``pos`` (or no limit)."""
     return min((s.start for s in spans if s.start >= pos and s.entity in _CONTACTS),
@@ -470,9 +500,13 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                                      or _CORNER_BEFORE.search(text, 0, s.start)
                                      or (_NUMBER_BEFORE.search(text, max(0, s.start - 12),
                                                                s.start)
-                                         and _LINE_OR_COMMA_AFTER.match(text, s.end))):
-            # NER's "name" with a number ("Pod Lipami 12") or at a corner: a street
-            m = _NUMBER_AFTER.match(text, s.end)
+                                         and _LINE_OR_COMMA_AFTER.match(text, s.end))
+                                     or (_PREFIX_BEFORE.search(text, max(0, s.start - 12),
+                                                               s.start)
+                                         and _HOUSE_NUMBER.match(text, s.end))):
+            # NER's "name" with a number ("Pod Lipami 12"), at a corner or after a street
+            # word: a street
+            m = _NUMBER_AFTER.match(text, s.end) or _HOUSE_NUMBER.match(text, s.end)
             s = Span(s.start, m.end() if m else s.end, "STREET_ADDRESS", s.score)
         if s.entity != "STREET_ADDRESS":
             out.append(s)
@@ -503,6 +537,10 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
         end = _block_end(text, end)
         if (stop := _next_contact(spans, s.end)) < end:  # "... 01095 | 0326 8718292 office"
             end = s.end + len(text[s.end:stop].rstrip(" \t\n,"))
+        if not lower:
+            end = _sentence_tail(text, s.start, end)
+        if _SENTENCE_END.search(text, s.start, end):
+            end -= 1  # "..., Poland|." ends the sentence, not the address
         out.append(Span(s.start, end, s.entity, s.score))
     joined = _join(text, merge(out), lambda a, b, gap: "STREET_ADDRESS"
                    if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)

@@ -203,7 +203,9 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 20: each has a section in docs/curate.md ("Curate v20: ..."); 20: lower-case
+    # 14 to 21: each has a section in docs/curate.md ("Curate v21: ..."); 21: detection
+    # reads text without invisible characters, an address stops where the sentence goes
+    # on in lower case, a district number, Greek and Russian street words; 20: lower-case
     # towns and regions before a postal code, dashed postal codes, "Vrtna ulica 8", an
     # address ends at a sentence's full stop;
     # 13: intersections after "P.O. Box" or a non-Latin abbreviation, a lower-case street
@@ -226,7 +228,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "20"
+    version = "21"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
