@@ -249,3 +249,9 @@ def test_a_value_with_an_invisible_character_gets_the_same_placeholder(
         scrubber: Scrubber) -> None:
     out, _ = scrubber.scrub_text("Margit Aaltonen signed it; ask Mar\u200bgit Aaltonen why.")
     assert out == "<PERSON_1> signed it; ask <PERSON_1> why.", out
+
+
+def test_a_found_name_is_found_again_where_an_invisible_character_splits_it(
+        scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("Margit Aaltonen signed it. later mar\u200bgit asked why.")
+    assert "git" not in out, out

@@ -14,11 +14,12 @@ from slmconvert.errors import ModelUnavailableError
 from slmconvert.pii import particles
 from slmconvert.pii import recognizers as rec
 from slmconvert.pii.config import (
-    INVISIBLE,
     SECOND_OPINION_DEFAULT,
     SPACY_PREFERENCE,
     PiiConfig,
+    in_original,
     norm_value,
+    visible,
 )
 from slmconvert.pii.spans import Span
 
@@ -295,14 +296,13 @@ class Detector:
         todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if todo:
             engine = self.analyzer.nlp_engine
-            visible = [_visible(t) for t in todo]
-            arts = engine.process_batch([v for v, _ in visible], language="en",
+            shown = [visible(t) for t in todo]
+            arts = engine.process_batch([v for v, _ in shown], language="en",
                                         batch_size=self.cfg.batch_size,
                                         n_process=self.cfg.workers)
             if self.second is not None:
                 arts = self._second_opinion(self.second, arts)
-            for (text, artifacts), original, (_, kept) in zip(arts, todo, visible,
-                                                              strict=True):
+            for (text, artifacts), original, (_, kept) in zip(arts, todo, shown, strict=True):
                 results = self.analyzer.analyze(text=text, language="en",
                                                 entities=self.entities,
                                                 nlp_artifacts=artifacts,
@@ -314,7 +314,7 @@ class Detector:
                 found = [s for r in results if r.score >= self.cfg.threshold(r.entity_type)
                          for s in self._spans(text, r, orgs, places, artifacts.tokens)]
                 self._cache[original] = found if kept is None else [
-                    Span(kept[s.start], kept[s.end - 1] + 1, s.entity, s.score, s.guess)
+                    Span(*in_original(kept, s.start, s.end), s.entity, s.score, s.guess)
                     for s in found]
                 if len(self._cache) > CACHE_TEXTS:
                     self._cache.popitem(last=False)
@@ -340,17 +340,6 @@ def _outside_brackets(text: str, start: int, end: int) -> tuple[int, int]:
     elif text[start:start + 1] == "(" and opened > closed:
         start += 1
     return start, end
-
-
-def _visible(text: str) -> tuple[str, list[int] | None]:
-    """``text`` without invisible characters (:data:`INVISIBLE`), and the index in
-    ``text`` of each character left (None when there was none to remove). Detection reads
-    the visible text; the spans it finds map back to the original, which is what gets
-    replaced."""
-    if not INVISIBLE.search(text):
-        return text, None
-    kept = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
-    return "".join(text[i] for i in kept), kept
 
 
 # The parts of a "person" NER found: each line, and each side of a spaced dash (NER runs

@@ -158,6 +158,23 @@ def norm_key(key: str) -> str:
 INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
+def visible(text: str) -> tuple[str, list[int] | None]:
+    """``text`` without invisible characters (:data:`INVISIBLE`), and the index in
+    ``text`` of each character left (None when there was none to remove). Detection reads
+    the visible text; the spans it finds map back to the original, which is what gets
+    replaced."""
+    if not INVISIBLE.search(text):
+        return text, None
+    kept = [i for i, c in enumerate(text) if not INVISIBLE.match(c)]
+    return "".join(text[i] for i in kept), kept
+
+
+def in_original(kept: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """The offsets in the original text of ``text[start:end]`` of its :func:`visible`
+    text, whose ``kept`` indexes it gave."""
+    return (start, end) if kept is None else (kept[start], kept[end - 1] + 1)
+
+
 def norm_value(value: str) -> str:
     """A found value as it is compared: invisible characters dropped, whitespace
     collapsed, case folded (one placeholder for "J\u200bohn" and "John")."""

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from slmconvert.pii import recognizers as rec
-from slmconvert.pii.config import norm_value
+from slmconvert.pii.config import in_original, norm_value, visible
 from slmconvert.pii.spans import Span
 
 ID_ENTITY = "PERSON_ID"
@@ -124,9 +124,15 @@ class Occurrences:
 
     def find(self, text: str) -> Iterator[Span]:
         """Every occurrence in ``text``: found values and name parts, and whole
-        identifiers that carry a name part."""
+        identifiers that carry a name part; also where an invisible character splits one
+        ("mar\u200bgit")."""
         if not self.values:
             return
+        clean, kept = visible(text)
+        for s in self._find(clean):
+            yield Span(*in_original(kept, s.start, s.end), s.entity, s.score)
+
+    def _find(self, text: str) -> Iterator[Span]:
         for pattern in (self._any_case, self._cased):
             if pattern is None:
                 continue
