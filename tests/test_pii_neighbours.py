@@ -139,6 +139,14 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     # particles before a street's name in lower-case prose, a quoted word in a street's name
     ("the shows were on van der kelm street back then.", ["kelm"]),
     ('Send it to ul. Gen. Tadeusza Kowala "Grot" 4, Wronki, Poland.', ["Grot", "4,", "Wronki"]),
+    # a town or region with a lower-case word of its own language
+    ("Our depot is at 22 Lipová 14 Apt. 3 Nové Hrady Jihočeský kraj. Open daily.", ["kraj"]),
+    ("Mail it to Trdinova cesta 9 Novo mesto Slovenia before May.", ["mesto", "Slovenia"]),
+    # a particle between the two words of a street's name after "on"
+    ("The pharmacy is on Dieciocho de Julio 2068", ["Dieciocho", "Julio", "2068"]),
+    # post boxes written as one word or in another language
+    ("Reply to Postbox 4471 by the end of June.", ["4471"]),
+    ("invoices go to postfach 3310", ["3310"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -176,6 +184,14 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("I sent it via Anna 3 days ago.", "via <PERSON"),
     # a capitalised place after a function word is still the town
     ("The office is at 12 Grey Street, Newcastle upon Tyne.", "<STREET_ADDRESS_1>."),
+    # a lower-case English word after the town is the sentence going on
+    ("Please bring it to 9 Wren Street Boston tomorrow.", "> tomorrow."),
+    ("Please bring it to 9 Wren Street Boston quickly, thanks.", "> quickly, thanks."),
+    # a function word and a capitalised word of time close the sentence, not the address
+    ("Leave the crate at 31 Osprey Lane until Thursday.", "> until Thursday."),
+    ("Post it to 8 Kiln Row, Ashby AB1 2CD before Easter.", "> before Easter."),
+    # two words English knows joined by a particle after "on" are no street
+    ("The cover band played on Fire and Rain 22", "Fire and Rain 22"),
 ])
 def test_what_follows_an_address_is_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:
@@ -255,3 +271,23 @@ def test_a_found_name_is_found_again_where_an_invisible_character_splits_it(
         scrubber: Scrubber) -> None:
     out, _ = scrubber.scrub_text("Margit Aaltonen signed it. later mar\u200bgit asked why.")
     assert "git" not in out, out
+
+
+@pytest.mark.parametrize(("text", "name", "kept"), [
+    ("Give Olga 5 apples.", "Olga", "5 apples."),
+    ("Send Lucia 7 roses.", "Lucia", "7 roses."),
+])
+def test_a_name_ner_ran_into_a_count_is_still_a_name(
+        scrubber: Scrubber, text: str, name: str, kept: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out and kept in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "I'll wait at Marisol and Ferrándiz Oyarzun 41 after the show.",
+    "Meet me at Okafor and Brannoc Veltri 7 before dawn.",
+])
+def test_an_intersection_before_a_word_of_time_is_one_address(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert " at <STREET_ADDRESS_1> " in out and out.count("<") == 1, out

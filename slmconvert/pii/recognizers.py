@@ -61,7 +61,7 @@ class Rule:
                 continue
             if self.unknown and any(w.lower() in stop_words() or ordinary_word(w, words)
                                     or w.lower() in tech_names()
-                                    for w in m.group(self.unknown).split()):
+                                    for w in _outside_particles(m.group(self.unknown))):
                 continue
             if self.plain and any(w.lower() in stop_words() for w in m.group(self.plain).split()):
                 continue
@@ -74,6 +74,12 @@ class Rule:
             if self.context and _context_near(text, start, self.context):
                 score = max(score, self.context_score)
             yield start, end, score
+
+
+def _outside_particles(value: str) -> list[str]:
+    """The words of ``value`` but a particle between two of them ("Treinta | y | Tres")."""
+    ws = value.split()
+    return [w for i, w in enumerate(ws) if not (0 < i < len(ws) - 1 and w in particles.STREET)]
 
 
 def _context_near(text: str, start: int, words: Sequence[str]) -> bool:
@@ -496,7 +502,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
          # not "Place an", nor a name of lower-case words with no number: "Route features"
          # (but a particle the street's name goes on after: "Avenue d'Ouchy")
-         validate=lambda v: not _sentence_word(v.split()[-1])
+         validate=lambda v: not sentence_word(v.split()[-1])
          and (any(c.isdigit() for c in v) or v.split()[-1][:1].isupper()
               or len(v.split()[-1]) <= 3),
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
@@ -508,7 +514,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{STREET_FOREIGN})|route|place|avenue|boulevard|"
             rf"piazzetta)(?:[ \t]+{_PARTICLE})*"
             rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
-         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:]),
+         validate=lambda v: not any(sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
@@ -534,7 +540,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?P<name>[^\W\d_]{3,})(?:[ \t]+[^\W\d_]{2,}){0,2}"
             r"[ \t]+(?:street|avenue|road|boulevard|lane|drive))(?![\w-])"), 0.5,
          lower_text_only=True, unknown="name",
-         validate=lambda v: not any(_sentence_word(w) for w in v.split()),
+         validate=lambda v: not any(sentence_word(w) for w in v.split()),
          description="The same in a text with no capital letter, when the name starts "
                      "with a word English does not know, after its particles if any: "
                      "'shows on varnoki hills street', 'on van der kelm street' (not 'on "
@@ -570,7 +576,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?=[ \t]*,[ \t]*{_WORD}(?:[ \t]+{_WORD}){{0,2}}[ \t]*,[ \t]*{_WORD})",
             re.MULTILINE), 0.5,
          lower_text_only=True,
-         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:-1]),
+         validate=lambda v: not any(sentence_word(w) for w in v.split()[1:-1]),
          description="The same in a text with no capital letter, where an address starts, "
                      "when a town and a region or country follow: 'to 12 lindqvist 4, ostby, "
                      "sweden'."),
@@ -580,7 +586,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?:[ \t]+(?:{_PARTICLE}[ \t]+)?[^\W\d_]{{2,}}){{0,2}}[ \t]+\d{{1,5}}[a-z]?)"
             r"(?![\w%/:-]|[.,]\d)"), 0.5,
          lower_text_only=True, unknown="name",
-         validate=lambda v: not any(_sentence_word(w) for w in v.split()[1:-1] if w != "via"),
+         validate=lambda v: not any(sentence_word(w) for w in v.split()[1:-1] if w != "via"),
          description="In a text with no capital letter, where an address starts (after "
                      "'at', 'to' or a comma): a building number, a street name English does "
                      "not know (after 'via' too) and a house number: 'off at 415 krokhagen "
@@ -591,8 +597,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("po_box", "STREET_ADDRESS",
          _c(r"(?<!\w)(?:P\.?\s?O\.?\s+Box|PSC|Unit|USNS|USNV|USS|USCGC)\s+[\w .'’-]{1,30}?,?\s*"
             r"(?:Box\s+\d{1,6}\s*)?(?:,?\s*)?(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5}(?!\w)"
-            r"|(?<!\w)P\.?\s?O\.?\s+Box\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
-         description="PO boxes and military (APO/FPO/DPO) addresses."),
+            r"|(?<!\w)(?:P\.?\s?O\.?\s+Box|Post(?:\s+Office)?\s?Box|Postboks|Postfach)"
+            r"\s+\d{1,8}(?!\w)", re.IGNORECASE), 0.85,
+         description="PO boxes ('PO Box 12', 'Postbox 12', 'Postboks 12', 'Postfach 12') and "
+                     "military (APO/FPO/DPO) addresses."),
     Rule("address_context", "STREET_ADDRESS",
          _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
@@ -617,12 +625,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "then a number, after 'on': 'the bakery is on Åkerlunden 30.', 'on La "
                      "Tercia 4' (streets; 'is on Xbox 360' is left alone)."),
     Rule("street_on_unknown", "STREET_ADDRESS",
-         _c(rf"\bon\s+(?!{_CALENDAR})(?P<v>(?P<name>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)"
+         _c(rf"\bon\s+(?!{_CALENDAR})(?P<v>(?P<name>{_TITLE_WORD}"
+            rf"(?:\s+(?:{_PARTICLE}\s+)?{_TITLE_WORD})?)"
             r"\s+\d{2,5}[A-Za-z]?)(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5, unknown="name",
          description="A street of one or two words no English dictionary knows and no "
-                     "software is named by, then a number of two digits or more, closing a "
-                     "clause after 'on': 'the bus stop is on Tarvola 1153.' (not 'on Xbox "
-                     "360', 'on Debian 12', 'on Windows 11', 'on Python 3', 'on Jan 28,')."),
+                     "software is named by (a particle may join them: 'Ribeira da Pena'), "
+                     "then a number of two digits or more, closing a clause after 'on': 'the "
+                     "bus stop is on Tarvola 1153.' (not 'on Xbox 360', 'on Debian 12', 'on "
+                     "Windows 11', 'on Python 3', 'on Jan 28,')."),
     Rule("street_on_unknown_lower", "STREET_ADDRESS",
          _c(rf"\bon[ \t]+(?!{_CALENDAR})(?P<v>(?P<name>[^\W\d_]{{3,}}(?:[ \t]+[^\W\d_]{{3,}})?)"
             r"[ \t]+\d{2,5}[a-z]?)(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -1327,10 +1337,14 @@ _LABEL_IN_SPAN = re.compile(r"[^\W\d_]+[ \t]*:[ \t]*[\"'“‘«]?")
 _GREETING_IN_SPAN = re.compile(rf"(?i:{_GREETINGS}|dear)[ \t,]+(?=[^\W\d_])")
 
 
+_NUMBER_IN_SPAN = re.compile(r"[ \t]+\d{1,6}$")
+
+
 def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozenset()
                 ) -> tuple[int, int]:
     """A "person" span that NER ran across a field label or a greeting, cut to what follows
-    it ('Answer:"Quiet Harbour' -> 'Quiet Harbour', "Hello Elena" -> "Elena"). A name
+    it ('Answer:"Quiet Harbour' -> 'Quiet Harbour', "Hello Elena" -> "Elena"), or into
+    a number after a word shaped like a name ("Anna 5" -> "Anna"; not "AF 2205"). A name
     before the colon is no label ('Ines:"I am Tom' stays whole)."""
     m = _LABEL_IN_SPAN.match(text, start, end)
     if m and m.end() < end and ordinary_word(text[start:text.index(":", start)].strip(), words):
@@ -1338,6 +1352,9 @@ def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozens
     m = _GREETING_IN_SPAN.match(text, start, end)
     if m and m.end() < end:
         return m.end(), end  # "Hello Elena" -> "Elena"
+    m = _NUMBER_IN_SPAN.search(text, start, end)
+    if m and title_name_word((text[start:m.start()].split() or [""])[-1]):
+        return start, m.start()  # "Give Anna 5 apples": NER ran the name into the count
     return start, end
 
 
@@ -1432,7 +1449,7 @@ def _function_word_in(value: str) -> bool:
     return any(w in stop_words() for w in value.lower().split() if len(w.rstrip(".")) > 1)
 
 
-def _sentence_word(word: str) -> bool:
+def sentence_word(word: str) -> bool:
     """An English function word that is no particle of a street's or place's name: the
     sentence going on ("36 rue des lilas | is closed"), not "rua do carmo"."""
     w = word.lower().rstrip(".,")

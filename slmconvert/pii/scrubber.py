@@ -181,7 +181,8 @@ class Scrubber:
                 keep = [Span(0, len(f.text), rule, 1.0)]
                 self.stats.field_rule_hits += 1
             others = [s for s in found if s.entity in self.report_only]
-            keep = address_blocks(f.text, people(f.text, merge(keep), others))
+            keep = address_blocks(f.text, people(f.text, merge(keep), others),
+                                  self.detector.words)
             per_frag.append(keep)
             for s in keep:
                 values.setdefault(norm_value(f.text[s.start:s.end]), s.entity)

@@ -21,7 +21,10 @@ from slmconvert.pii.recognizers import (
     lower_case_prose,
     name_neighbour,
     name_word,
+    ordinary_word,
+    sentence_word,
     stop_words,
+    tech_names,
 )
 
 
@@ -80,6 +83,13 @@ _POSTCODE = rf"(?:(?!{YEAR})\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM}
 _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}(?P<words>[a-zß-öø-ÿā-ž][\w'’.-]*(?:{_SEPARATOR}[^\W\d_][\w'’.-]*){{0,2}})"
     rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
+# A lower-case word no dictionary knows, after a capitalised word of the block, is part of
+# the town or region's name where the block or the sentence ends or goes on in capitals:
+# "Novo mesto, Slovenia", "Plzeňský kraj.", "Sveti Nikole" ("... Boston tomorrow" is the
+# sentence going on: :func:`_place_word`).
+_LOWER_PLACE_WORD = re.compile(rf"[ \t]+(?P<seg>[a-zß-öø-ÿā-ž][\w'’-]{{2,}})"
+                               rf"(?=[ \t]*(?:$|[\n,;!?)])|\.(?:\s|$)|[ \t]+[{UPPER}])")
+_CAPITALISED_LAST = re.compile(rf"(?:^|(?<=[\s,]))[{UPPER}][^\W\d_]+$")
 _CONTINUE_LOWER = re.compile(_SEPARATOR
                              + r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
 # An address whose last word of five letters or more ends a sentence, with the next
@@ -114,10 +124,14 @@ _LAST_WORD = re.compile(_WORD_BEFORE + r"[ \t,]*$")  # the last word of the line
 _PREFIX_WORD = re.compile(rf"(?:{STREET_PREFIX}|(?-i:[{UPPER}])\.)$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
 _AND_BEFORE = re.compile(rf"(?:^|(?<=[\s:>]))(?:[{UPPER}][\w'’.-]*[ \t]+){{1,3}}and[ \t]+$")
-# (a year is no house number: "Annual Report 2024")
+# A number after a "name" that closes a clause or is followed by a place or a time: a
+# house number (a year is none: "Annual Report 2024"). Before a time ("... 70 after the
+# concert") only after a name with no given name in it ("Give Anna 5 before lunch").
 _NUMBER_AFTER = re.compile(r"[ \t]+(?!(?:19|20)\d\d(?![\dA-Za-z]))\d{1,5}[A-Za-z]?\.?"
                            r"(?:[ \t]+(?i:street|road|avenue|lane)\b)?"
-                           r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b))")
+                           r"(?=[ \t]*(?:$|[\n,;?!)]|:(?!\d)|\.(?:\s|$)|[ \t]+(?:in|on|at)\b|"
+                           r"[ \t]+(?P<time>after|before|since|until|till|next|last|this|"
+                           r"tomorrow|today|tonight)\b))")
 # A building number before a "name" that ends its line or is followed by a comma:
 # "4410 Brennwald, Oberlinden" is a street, whatever NER said.
 _GERMAN_ARTICLES = {"der", "den", "dem", "die", "des"}
@@ -425,15 +439,26 @@ _LAST_BLOCK_LINE = re.compile(_NEXT_LINE + r"(?P<line>[^\W_][^\n:@?!.]{0,39}?)[ 
                               r"(?=[.?!]+[ \t]*(?:\n|$))")
 
 
+def _before_sentence_word(part: str) -> str:
+    """``part`` up to its first lower-case function word, where the sentence goes on
+    ("IL 62704 | before Monday"), without the blanks and commas before it."""
+    for w in re.finditer(r"\S+", part):
+        if w.group()[0].islower() and sentence_word(w.group().rstrip(".,")):
+            return part[:w.start()].rstrip(" \t,")
+    return part
+
+
 def _address_words(part: str) -> bool:
     """Words that can end an address: each a number or capitalised (a town, region,
     country or postal code), but for one lower-case word (a region written in lower
     case, or what a form printed for an empty field), with at least one number or
-    capital letter and no function word ("and call me" is the sentence going on)."""
+    capital letter and no function word ("and call me", "before Friday" are the sentence
+    going on)."""
     words = part.replace(",", " ").split()
     return bool(words) and any(c.isdigit() or c.isupper() for c in part) \
         and sum(not (w[0].isdigit() or w[0].isupper() or w[0] == "(") for w in words) <= 1 \
-        and not any(w.lower() in _NOT_ADDRESS for w in words)
+        and not any(w.lower() in _NOT_ADDRESS or (w[0].islower() and sentence_word(w))
+                    for w in words)
 
 
 def _block_end(text: str, end: int) -> int:
@@ -443,8 +468,10 @@ def _block_end(text: str, end: int) -> int:
     address line (town, region, country, postal code), up to a blank line, the last of
     which may end its sentence; at most four lines."""
     if (m := _REST_OF_LINE.match(text, end)) and m.group("rest").strip(" ,") \
-            and not any(w.lower().strip(".,") in _NOT_ADDRESS for w in m.group("rest").split()):
-        end = m.end("rest")
+            and (rest := _before_sentence_word(m.group("rest"))) \
+            and not any(w.lower().strip(".,") in _NOT_ADDRESS for w in rest.split()) \
+            and (rest == m.group("rest") or _address_words(rest)):
+        end = m.start("rest") + len(rest)  # ", nan 18237"; "... Cyprus (Greek) | last night"
     elif (m := _REST_OF_SENTENCE.match(text, end)) and _address_words(m.group("rest")):
         end = m.end("rest")
     for _ in range(4):
@@ -462,6 +489,15 @@ def _block_end(text: str, end: int) -> int:
 # Found spans an address block does not grow into: the phone line after a block is a phone.
 _CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_CODE", "US_SSN",
                        "IP_ADDRESS"})
+
+
+def _place_word(word: str, words: frozenset[str]) -> bool:
+    """A lower-case word that can be part of a place's name: no English word (given a
+    vocabulary to tell), no function, calendar or software word and no field label."""
+    w = word.lower()
+    return bool(words) and not ordinary_word(w, words) and w not in stop_words() \
+        and w not in _NOT_ADDRESS and w not in CALENDAR_WORDS and not field_label(w) \
+        and w not in tech_names()
 
 
 def _sentence_tail(text: str, start: int, end: int) -> int:
@@ -487,16 +523,22 @@ def _next_contact(spans: list[Span], pos: int) -> int:
                default=1 << 62)
 
 
-def address_blocks(text: str, spans: list[Span]) -> list[Span]:
+def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozenset()
+                   ) -> list[Span]:
     """Grow street-address spans into the whole address block (backwards over the street
     name and building number, forwards over town, state, country and postal code), and
     join a street-address span with a neighbour that only whitespace or a comma separates
-    from it."""
+    from it. ``words`` (the English vocabulary) tells a town's lower-case word from the
+    sentence going on."""
     lower = lower_case_prose(text)
     out: list[Span] = []
     for s in spans:
+        after = _NUMBER_AFTER.match(text, s.end)
+        if after and after.group("time") and any(given_name(w) for w in
+                                                 text[s.start:s.end].split()):
+            after = None
         if s.entity == "PERSON" and (any(c.isdigit() for c in text[s.start:s.end])
-                                     or _NUMBER_AFTER.match(text, s.end)
+                                     or after
                                      or _CORNER_BEFORE.search(text, 0, s.start)
                                      or (_NUMBER_BEFORE.search(text, max(0, s.start - 12),
                                                                s.start)
@@ -506,7 +548,7 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                                          and _HOUSE_NUMBER.match(text, s.end))):
             # NER's "name" with a number ("Pod Lipami 12"), at a corner or after a street
             # word: a street
-            m = _NUMBER_AFTER.match(text, s.end) or _HOUSE_NUMBER.match(text, s.end)
+            m = after or _HOUSE_NUMBER.match(text, s.end)
             s = Span(s.start, m.end() if m else s.end, "STREET_ADDRESS", s.score)
         if s.entity != "STREET_ADDRESS":
             out.append(s)
@@ -529,6 +571,11 @@ def address_blocks(text: str, spans: list[Span]) -> list[Span]:
                 end = m.end()
                 continue
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
+            if not m and not lower and (w := _LOWER_PLACE_WORD.match(text, end)) \
+                    and _CAPITALISED_LAST.search(text, s.start, end) \
+                    and _place_word(w.group("seg"), words):
+                end = w.end("seg")  # "..., Novo | mesto"
+                continue
             if not m or m.group("seg").lower() in _WHEN or (
                     lower and m.group("seg").lower() in stop_words()
                     and not _LOWER_PARTICLE.fullmatch(m.group("seg"))):

@@ -203,7 +203,9 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 21: each has a section in docs/curate.md ("Curate v21: ..."); 21: detection
+    # 14 to 22: each has a section in docs/curate.md ("Curate v22: ..."); 22: a town's
+    # lower-case word, "Postbox", a name NER ran into a count, no time words after an
+    # address; 21: detection
     # reads text without invisible characters, an address stops where the sentence goes
     # on in lower case, a district number, Greek and Russian street words; 20: lower-case
     # towns and regions before a postal code, dashed postal codes, "Vrtna ulica 8", an
@@ -228,7 +230,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "21"
+    version = "22"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
