@@ -85,8 +85,8 @@ _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
 # A lower-case word no dictionary knows, after a capitalised word of the block, is part of
 # the town or region's name where the block or the sentence ends or goes on in capitals:
-# "Novo mesto, Slovenia", "Plzeňský kraj.", "Sveti Nikole" ("... Boston tomorrow" is the
-# sentence going on: :func:`_place_word`).
+# "Novo mesto, Slovenia", "Plzeňský kraj." ("... Boston tomorrow" is the sentence going
+# on: :func:`_place_word`).
 _LOWER_PLACE_WORD = re.compile(rf"[ \t]+(?P<seg>[a-zß-öø-ÿā-ž][\w'’-]{{2,}})"
                                rf"(?=[ \t]*(?:$|[\n,;!?)])|\.(?:\s|$)|[ \t]+[{UPPER}])")
 _CAPITALISED_LAST = re.compile(rf"(?:^|(?<=[\s,]))[{UPPER}][^\W\d_]+$")
@@ -471,7 +471,7 @@ def _block_end(text: str, end: int) -> int:
             and (rest := _before_sentence_word(m.group("rest"))) \
             and not any(w.lower().strip(".,") in _NOT_ADDRESS for w in rest.split()) \
             and (rest == m.group("rest") or _address_words(rest)):
-        end = m.start("rest") + len(rest)  # ", nan 18237"; "... Cyprus (Greek) | last night"
+        end = m.start("rest") + len(rest)  # ", nan 18237"; "... Évora (Portugal) | last night"
     elif (m := _REST_OF_SENTENCE.match(text, end)) and _address_words(m.group("rest")):
         end = m.end("rest")
     for _ in range(4):
