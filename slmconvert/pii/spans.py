@@ -491,12 +491,21 @@ _CONTACTS = frozenset({"PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "IBAN_COD
                        "IP_ADDRESS"})
 
 
+def _goes_on(word: str) -> bool:
+    """A lower-case word after an address that is the sentence going on: a function word
+    (of more than two letters, or one of :data:`_NOT_ADDRESS`), a word of time or a field
+    label."""
+    w = word.lower().rstrip(".")
+    return w in _NOT_ADDRESS or w in CALENDAR_WORDS or field_label(w) or (
+        len(w) > 2 and w in stop_words())
+
+
 def _place_word(word: str, words: frozenset[str]) -> bool:
-    """A lower-case word that can be part of a place's name: no English word (given a
-    vocabulary to tell), no function, calendar or software word and no field label."""
+    """A lower-case word of three letters or more that can be part of a place's name:
+    no English word (given a vocabulary to tell), no software word, and not the sentence
+    going on (:func:`_goes_on`)."""
     w = word.lower()
-    return bool(words) and not ordinary_word(w, words) and w not in stop_words() \
-        and w not in _NOT_ADDRESS and w not in CALENDAR_WORDS and not field_label(w) \
+    return bool(words) and not _goes_on(w) and not ordinary_word(w, words) \
         and w not in tech_names()
 
 
@@ -506,9 +515,7 @@ def _sentence_tail(text: str, start: int, end: int) -> int:
     if not (m := _LOWER_TAIL.search(text, start, end)):
         return end
     for w in _TAIL_WORD.finditer(text, m.start(), end):
-        word = w.group().lower().rstrip(".")
-        if word in _NOT_ADDRESS or word in CALENDAR_WORDS or field_label(word) or (
-                len(word) > 2 and word in stop_words()):
+        if _goes_on(w.group()):
             cut = w.start()
             break
     else:
@@ -533,7 +540,7 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
     lower = lower_case_prose(text)
     out: list[Span] = []
     for s in spans:
-        after = _NUMBER_AFTER.match(text, s.end)
+        after = _NUMBER_AFTER.match(text, s.end) if s.entity == "PERSON" else None
         if after and after.group("time") and any(given_name(w) for w in
                                                  text[s.start:s.end].split()):
             after = None
