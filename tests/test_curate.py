@@ -305,6 +305,8 @@ def test_must_not_scrub_tool_names_versions_and_dates(scrubber: Scrubber) -> Non
     ("please send the parcel to 52 an der weide 7 apt. 3 bremen", ["52", "an der", "weide"]),
     ("Walk in on Ρ. Γούναρη 8 St. at noon", ["Ρ.", "Γούναρη"]),
     ("nobody is answering at 61 23 68", ["61 23 68"]),
+    ("The code never came by message to my 47 82 16, can you resend it?", ["47 82 16"]),
+    ("No text reached my cell 47 82 16. Please check.", ["47 82 16"]),
     # a particle surname and post-nominal letters belong to the name
     ("Ask Maartje ten Velde about the refund.", ["Maartje", "Velde"]),
     ("The letter was signed by Corvin Haldane MD yesterday.", ["Corvin", "Haldane", "MD"]),

@@ -66,6 +66,13 @@ def test_which_words_can_be_more_of_a_name(word: str, ok: bool) -> None:
     ("postal_in_place", "our branch in Halifax B3H 4R2 in the old harbour", "B3H 4R2"),
     ("postal_in_place", "a depot in Brno 2 612 00 on the ring road", "612 00"),
     ("postal_after_place", "Unit 4, Mill Row\nLeeds\nLS1 4DY\n", "LS1 4DY"),
+    # the same in a text with no capital letter
+    ("postal_alnum_in_place_lower", "we opened a stall in kelby ls6 2qt in the spring",
+     "ls6 2qt"),
+    ("postal_alnum_in_place_lower", "a warehouse in brannoc k2p 1l4 with two docks.",
+     "k2p 1l4"),
+    # after a town English knows too
+    ("postal_alnum_in_place_lower", "our new depot in halifax b3h 4r2, open daily", "b3h 4r2"),
 ])
 def test_postal_codes_with_letters_and_after_a_district_number(rule: str, text: str,
                                                                code: str) -> None:
@@ -76,9 +83,11 @@ def test_postal_codes_with_letters_and_after_a_district_number(rule: str, text: 
     "in Python 3 100 times faster",
     "released in Lisbon 2024 in the spring",
     "the model D1A 1A1 is out",   # no postal code starts with D in Canada
+    "the team met in leeds w3 4th.",  # a British inward code has no 'th'
 ])
 def test_numbers_and_codes_that_are_no_postal_code(text: str) -> None:
-    assert not [f for name in ("postal_in_place", "postal_after_place", "postal_labelled")
+    assert not [f for name in ("postal_in_place", "postal_after_place", "postal_labelled",
+                               "postal_alnum_in_place_lower")
                 for f in RULES[name].find(text)]
 
 
@@ -147,6 +156,11 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     # post boxes written as one word or in another language
     ("Reply to Postbox 4471 by the end of June.", ["4471"]),
     ("invoices go to postfach 3310", ["3310"]),
+    # a two-letter state that is also an English word before a ZIP code, in lower case
+    ("the parts went to 41 tarvola 6 suite 12\nkelby, or 97219", ["97219"]),
+    ("my new place is 8 brisk lane, hollowmere, in 46201", ["46201"]),
+    # the Hungarian street word after the name
+    ("Post it to 12 Kerekes út, Tarvola.", ["Kerekes", "Tarvola"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -192,6 +206,8 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("Post it to 8 Kiln Row, Ashby AB1 2CD before Easter.", "> before Easter."),
     # two words English knows joined by a particle after "on" are no street
     ("The cover band played on Fire and Rain 22", "Fire and Rain 22"),
+    # a word that ends like a street word of another language ("ten minutes")
+    ("Đợi 10 phút nữa nhé.", "10 phút"),
 ])
 def test_what_follows_an_address_is_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:

@@ -108,6 +108,18 @@ def mix(a, b):
     # headings and terms of dictionary words, one of them abstract, no word of a name
     ("[Chatbot Development] [Workflow Automation] [Enterprise Integration]",
      ["Chatbot Development"]),
+    # a span of years is no phone number
+    ("Attendance fell in the 2021-2024 seasons and rose in 2015 - 2019.", ["2021-2024"]),
+    # a model's or package's slug with a version, whose first word is a given name
+    ("claude-sonnet-3-7", ["claude-sonnet-3-7"]),
+    ("set model to mistral-large-2-1-20250101", ["mistral-large-2-1-20250101"]),
+    ("ruby-parser-2.4", ["ruby-parser-2.4"]),
+    # a test class and its file named in camel case with digits, in a path
+    ("see tests/llm/TestAnthropicLLM35HaikuToolStreamingXML.test_retry.yaml",
+     ["TestAnthropicLLM35HaikuToolStreamingXML"]),
+    ("class TestVertexGPT4oBatchUploadV2Integration:", ["TestVertexGPT4oBatchUploadV2"]),
+    ("![cover](https://blog.example.org/media/2025/03/How-Small-Models-Beat-Large-Ones-"
+     "In-2025.png)", ["How-Small-Models"]),
 ])
 def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
     out, spans = scrubber.scrub_text(text)
@@ -134,6 +146,8 @@ def test_code_assigning_a_secret_is_kept(scrubber: Scrubber, text: str) -> None:
 @pytest.mark.parametrize(("text", "secret"), [
     ("password: tulip77rain", "tulip77rain"),
     ("api_key = 'kq81XmZ0pLr3vT9w'", "kq81XmZ0pLr3vT9w"),
+    # random base64 with runs of lower-case letters is still a secret
+    ("nonce GK7KrQ/Ou/YdEBtqD0HYRA== sent", "GK7KrQ/Ou/YdEBtqD0HYRA=="),
 ])
 def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
                                               secret: str) -> None:
@@ -277,3 +291,19 @@ def test_speakers_of_a_form_are_fields() -> None:
         "Ilsabet", "Molly"]
     code = "Returns:\n    str: The summary.\n    dict: The data."
     assert list(rec.dialogue_speakers(code, words)) == []
+
+
+def test_the_fields_of_a_record_with_many_labels_are_no_speakers(scrubber: Scrubber) -> None:
+    record = ("Title: Small models at work\nURL: https://example.org/p/41\nScore: None\n"
+              "Author: Ines Varga\nFavicon: none\nSubpages: None\nText: They win.\n"
+              "Title: Routing calls\nURL: https://example.org/p/42\nScore: 0.8\n"
+              "Author: Tomasz Lenk\nFavicon: none\nSubpages: None\nText: It helps.")
+    out, _ = scrubber.scrub_text(record)
+    for label in ("Score:", "Author:", "Favicon:", "Subpages:", "Text:"):
+        assert out.count(label) == 2, out
+    assert "Ines" not in out and "Tomasz" not in out
+    # a dialogue of many speakers with unfamiliar names is still a dialogue
+    talk = ("Okafor: We start.\nLindqvist: Agreed.\nTamsin: Yes.\nBrannoc: No.\n"
+            "Quillon: Maybe.\nOkafor: Done.")
+    out, _ = scrubber.scrub_text(talk)
+    assert not [w for w in ("Okafor", "Lindqvist", "Brannoc", "Quillon") if w in out], out

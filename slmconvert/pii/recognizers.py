@@ -132,6 +132,13 @@ _DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[
 
 
 _DATE_START = re.compile(r"\s*\d{4}-\d{1,2}-\d{1,2}(?!\d)")  # "2006-04-07 09": a timestamp
+# "2023-2024", "1998 - 2001": a span of years, up to ten, no phone
+_YEARS = re.compile(r"\s*((?:19|20)\d\d)[ \t]?[-–/][ \t]?((?:19|20)\d\d)\s*")
+
+
+def year_span(value: str) -> bool:
+    m = _YEARS.fullmatch(value)
+    return m is not None and 0 < int(m[2]) - int(m[1]) <= 10
 
 
 _DECIMAL = re.compile(r"\d+\.\d+")  # "46.603354": a coordinate or a measure, not a phone
@@ -139,8 +146,11 @@ _DECIMAL = re.compile(r"\d+\.\d+")  # "46.603354": a coordinate or a measure, no
 
 def phone_span_ok(text: str, start: int, end: int) -> bool:
     """A phone number any recognizer found is no decimal and no fraction of one: not
-    "46.603354" or " -112.8984375", nor the "384662" of "07:00:02.384662"."""
+    "46.603354" or " -112.8984375", nor the "384662" of "07:00:02.384662"; no span of
+    years ("2023-2024") and no version in a slug ("4-5-20251001" of "model-4-5-20251001")."""
     return not (_DECIMAL.fullmatch(text[start:end].strip().lstrip("+-"))
+                or year_span(text[start:end])
+                or (start >= 2 and text[start - 1] == "-" and text[start - 2].isalpha())
                 or (start >= 2 and text[start - 1] in ".:" and text[start - 2].isdigit()))
 
 
@@ -179,6 +189,19 @@ def secret_ok(value: str) -> bool:
     return shannon(value) >= 4.0
 
 
+# The words of an identifier, a file name or a path: "Test|Open|AIGPT|Mini", "what-are".
+_CODE_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def spelled_in_words(value: str, words: frozenset[str]) -> bool:
+    """Most letters of ``value`` spell English words of three letters or more: the name
+    of a class, a test or a page in code or a URL ("TestOpenAIGPT4MiniIntegration",
+    "uploads/2025/07/What-Are-AI-Agents"), not a secret, whatever its entropy."""
+    return sum(len(w) for w in _CODE_WORD.findall(value) if len(w) >= 3 and (
+        ordinary_word(w, words) or w.lower() in stop_words())) \
+        >= 0.6 * sum(c.isalpha() for c in value)
+
+
 # -------------------------------------------------------------------- patterns ----
 
 _MONTH = (r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|"
@@ -196,11 +219,13 @@ _STREET_TYPES = (
     r"Bypass|Route|Rte|Hollow|Brook|Creek|Station|Manor|Village|Commons|Center|Centre)"
 )
 # Street words that are written as a suffix of the name in many European languages
-# (Rantakatu, Lindenweg, Parklaan, Lindenstrasse, Strandvej ...).
+# (Rantakatu, Lindenweg, Parklaan, Lindenstrasse, Strandvej ...). Not the Hungarian "út",
+# a word of its own there ("Váci út", :data:`_STREET_AFTER`), and the end of many words
+# elsewhere ("10 phút" is ten minutes in Vietnamese).
 _STREET_SUFFIX = (
     r"(?:katu|kuja|tie|polku|kaari|gatan|gata|vägen|vagen|väg|gränd|gade|vej|vei|veien|gaten|"
     r"weg|straße|strasse|str\.|gasse|allee|platz|ring|damm|ufer|laan|straat|plein|kade|dijk|"
-    r"gracht|steeg|singel|utca|út|tér|iela|gatve|tänav|ulica|ulice|cesta|sokak|sokağı|caddesi|"
+    r"gracht|steeg|singel|utca|tér|iela|gatve|tänav|ulica|ulice|cesta|sokak|sokağı|caddesi|"
     r"odos|vegur|gate|gt\.|stræde|torv|plads|vegen|terrasse|bulevardi|väylä|rinne|mäki|ranta|"
     r"u\.|utca|útja|rkp\.|krt\.)"
 )
@@ -259,6 +284,14 @@ _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
 POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
                 r"[A-Z]{1,2}\d[A-Z\d]?[ \t]*\d[A-Z]{2}|"
                 r"(?!(?:19|20)\d\d)[1-9]\d{3}[ ]?(?!S[ADS])[A-Z]{2})")
+# The same in lower case, where a whole text is ("in nanaimo v9r 3a8", "in leeds ls6 2qt";
+# British inward letters are never c, i, k, m, o or v, so no "4th" or "1st").
+POSTAL_ALNUM_LOWER = (r"(?:[abceghj-nprstvxy]\d[abceghj-nprstv-z][ -]?\d[abceghj-nprstv-z]\d|"
+                      r"[a-z]{1,2}\d[a-z\d]?[ \t]\d(?!st|nd|rd|th)[abd-hjlnp-uw-z]{2})")
+# "in", "at", "from" or "near" and a place of one or two words in lower case, before
+# its postal code.
+_IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
+                   r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
@@ -398,9 +431,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                   "whatsapp", "sms"), context_score=0.75,
          description="Ungrouped 10-13 digit numbers next to phone words."),
     Rule("phone_short", "PHONE_NUMBER",
-         _c(r"(?<![\w+.-])\d{2}[ .-]\d{2}[ .-]\d{2}(?![\w.-]|[ .-]\d)"), 0.2,
-         context=("phone", "tel", "mobile", "cell", "fax", "call", "sms", "text", "messages",
-                  "whatsapp", "reach", "answer", "voicemail"), context_score=0.7,
+         _c(r"(?<![\w+.-])\d{2}[ .-]\d{2}[ .-]\d{2}(?![\w-]|[ .-]\d)"), 0.2,
+         context=("phone", "tel", "mobile", "cell", "fax", "call", "sms", "text", "message",
+                  "messages", "whatsapp", "reach", "answer", "voicemail"), context_score=0.7,
          description="Six-digit local numbers in pairs next to phone words: 'Tel: 61 23 68'."),
     # --- government and financial identifiers
     Rule("us_ssn", "US_SSN",
@@ -462,6 +495,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "self.api_key')."),
     Rule("high_entropy", "SECRET",
          _c(r"(?<![\w/+=-])[A-Za-z0-9_+/=-]{24,}(?![\w/+=-])"), 0.6, validate=secret_ok,
+         validate_words=lambda v, words: not spelled_in_words(v, words),
          description="Generic high-entropy strings (>= 4 bits/char, mixed case and digits)."),
     # --- dates of birth
     Rule("date_of_birth", "DATE_OF_BIRTH",
@@ -680,14 +714,19 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "1911 in' (not 'in March 2024,', 'in Windows 2000 SP', 'at Microsoft "
                      "2019.')."),
     Rule("postal_in_place_lower", "STREET_ADDRESS",
-         _c(r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
-            r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+"
+         _c(rf"{_IN_LOWER_PLACE}"
             r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}|\d{3}[ ]\d{2}|\d\d-\d{3})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, lower_text_only=True,
          unknown="place",
          description="The same in a text with no capital letter, after a place no English "
                      "dictionary knows: 'an office in tarvola 4410 in its new building' (not "
                      "'in batches 4000 in')."),
+    Rule("postal_alnum_in_place_lower", "STREET_ADDRESS",
+         _c(rf"{_IN_LOWER_PLACE}(?P<v>{POSTAL_ALNUM_LOWER})(?![\w-])"
+            r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)]|$)"), 0.45, lower_text_only=True,
+         description="A Canadian or British postal code in a text with no capital letter, "
+                     "after any place: 'a shop in leeds ls6 2qt in the spring', 'in kelby "
+                     "k2p 1l4.'"),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
             rf"(?P<v>{POSTAL_ALNUM}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"), 0.6,
@@ -1578,6 +1617,11 @@ def vocabulary(nlp: Any) -> frozenset[str]:
     return frozenset(w for pos in index for w in index[pos] if w.isalpha())
 
 
+# A lower-case slug of words with a version number: the name of a model or a package
+# ("claude-opus-4-6", "llama-3-8b-instruct"), not a person in it.
+_SLUG = re.compile(r"(?<![\w.-])[a-z]+(?:-[a-z]+)*-\d+[a-z]?(?:[-.][a-z0-9]+)*(?![\w-])")
+
+
 def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                        ) -> Iterator[tuple[int, int, float]]:
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
@@ -1645,8 +1689,11 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
               and not ordinary_word(t.text, words) for t in doc]
     if any(unseen) and not english_words(doc, words):
         unseen = [False] * len(doc)
+    slugs = [m.span() for m in _SLUG.finditer(doc.text)]
     for tok in doc:
         word = tok.text.rstrip(".")
+        if any(a <= tok.idx < b for a, b in slugs):
+            word = ""  # a word of a name in a version slug: "claude-opus-4-6"
         cased = bool(word) and word.isalpha() and (
             word.istitle() or (len(word) == 1 and word.isupper()) or (lower and len(word) > 1))
         given = cased and len(word) > 1 and _fold(word) in names
@@ -1715,13 +1762,22 @@ def dialogue_speakers(text: str, words: frozenset[str] = frozenset(),
     "Returns:\n  str: The summary"). Two or more different labels that are all ordinary
     English words, none of which NER called a person (``people``: the starts of its
     people), are the fields of a form or a prompt ("Constraint:", "Format:"), not
-    speakers (one such label again and again is: "Rose: ...\nRose: ...")."""
+    speakers (one such label again and again is: "Rose: ...\nRose: ..."). Where a text
+    has four or more different labels and most of them are ordinary words or fields, it
+    is a record or a form ("Title:", "Author:", "Score:", "Favicon:" of each search
+    result), and only a label that is a given name or that NER called a person is a
+    speaker."""
     lower = lower_case_prose(text)
-    found = [m for m in _SPEAKER.finditer(text) if m.group("v").lower() not in _NOT_SPEAKERS
+    every = list(_SPEAKER.finditer(text))
+    found = [m for m in every if m.group("v").lower() not in _NOT_SPEAKERS
              and (lower or m.group("v")[0].isupper())]
     labels = {m.group("v") for m in found}
     form = len(labels) >= 2 and all(ordinary_word(v, words) for v in labels) \
         and not any(m.start("v") in people for m in found)
+    every_label = {m.group("v") for m in every}
+    if len(every_label) >= 4 and 2 * sum(field_label(v) or ordinary_word(v, words)
+                                         for v in every_label) > len(every_label):
+        found = [m for m in found if m.start("v") in people or given_name(m.group("v"))]
     if len(found) >= 2 and not form:
         for m in found:
             yield m.start("v"), m.end("v"), PROPER_NOUN_SCORE

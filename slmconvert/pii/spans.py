@@ -90,6 +90,10 @@ _LOWER_TO_POSTCODE = re.compile(
 _LOWER_PLACE_WORD = re.compile(rf"[ \t]+(?P<seg>[a-zß-öø-ÿā-ž][\w'’-]{{2,}})"
                                rf"(?=[ \t]*(?:$|[\n,;!?)])|\.(?:\s|$)|[ \t]+[{UPPER}])")
 _CAPITALISED_LAST = re.compile(rf"(?:^|(?<=[\s,]))[{UPPER}][^\W\d_]+$")
+# In a text with no capital letter, a two-letter state and a ZIP code after a comma close
+# the address, whatever word the state spells: "..., kelby, or 97201", "..., in 46201".
+_STATE_ZIP_LOWER = re.compile(rf"[ \t]*,[ \t]*[a-z]{{2}}[ \t]+(?!{YEAR})\d{{5}}(?:-\d{{4}})?"
+                              r"(?![\w:-])")
 _CONTINUE_LOWER = re.compile(_SEPARATOR
                              + r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
 # An address whose last word of five letters or more ends a sentence, with the next
@@ -577,6 +581,9 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
                     for w in m.group("words").replace(",", " ").split()):  # ("il", "ca")
                 end = m.end()
                 continue
+            if lower and (m := _STATE_ZIP_LOWER.match(text, end)):
+                end = m.end()
+                break
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
             if not m and not lower and (w := _LOWER_PLACE_WORD.match(text, end)) \
                     and _CAPITALISED_LAST.search(text, s.start, end) \
