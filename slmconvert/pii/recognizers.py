@@ -1689,10 +1689,13 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
               and not ordinary_word(t.text, words) for t in doc]
     if any(unseen) and not english_words(doc, words):
         unseen = [False] * len(doc)
-    slugs = [m.span() for m in _SLUG.finditer(doc.text)]
+    in_slug: set[int] = set()
+    for m in _SLUG.finditer(doc.text):
+        if (slug := doc.char_span(*m.span(), alignment_mode="expand")) is not None:
+            in_slug.update(range(slug.start, slug.end))
     for tok in doc:
         word = tok.text.rstrip(".")
-        if any(a <= tok.idx < b for a, b in slugs):
+        if tok.i in in_slug:
             word = ""  # a word of a name in a version slug: "claude-opus-4-6"
         cased = bool(word) and word.isalpha() and (
             word.istitle() or (len(word) == 1 and word.isupper()) or (lower and len(word) > 1))

@@ -203,9 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 22: each has a section in docs/curate.md ("Curate v22: ..."); 22: a town's
-    # lower-case word, "Postbox", a name NER ran into a count, no time words after an
-    # address; 21: detection
+    # 14 to 23: each has a section in docs/curate.md ("Curate v23: ..."); 23: no year
+    # spans, slugs, code names or record labels as PII, lower-case postal codes; 22: a
+    # town's lower-case word, "Postbox", a name NER ran into a count, no time words after
+    # an address; 21: detection
     # reads text without invisible characters, an address stops where the sentence goes
     # on in lower case, a district number, Greek and Russian street words; 20: lower-case
     # towns and regions before a postal code, dashed postal codes, "Vrtna ulica 8", an
