@@ -161,6 +161,16 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     ("my new place is 8 brisk lane, hollowmere, in 46201", ["46201"]),
     # the Hungarian street word after the name
     ("Post it to 12 Kerekes út, Tarvola.", ["Kerekes", "Tarvola"]),
+    # a street word abbreviated with a full stop, in lower-case text and with capitals
+    ("rui left his address: 31 avda. de tarvolina 12", ["tarvolina", "12"]),
+    ("Our stall is at 7 Av. Tarvolina 220, Cascavel.", ["Tarvolina", "220"]),
+    # the word before a particle that leads the part a rule found: the start of the name
+    ("I'll wait at Fonte de Oliveira 14 Kestrel Trail\n Apt. 5\n Lisbon after lunch.",
+     ["Fonte", "Oliveira"]),
+    # the Estonian street word "tee" after a capitalised name
+    ("Pick it up at Orvex Ltd, 10115 Kaasiku tee 4, Saue", ["10115", "Kaasiku", "Saue"]),
+    # a two-letter state and a ZIP code at the end of a lower-case block, no comma
+    ("ship to: 12 kestrel way 4\nwestbury by 80331", ["by 80331"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -208,6 +218,12 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("The cover band played on Fire and Rain 22", "Fire and Rain 22"),
     # a word that ends like a street word of another language ("ten minutes")
     ("Đợi 10 phút nữa nhé.", "10 phút"),
+    # a state and a ZIP code without a comma are the address's only at its end
+    ("we met at 12 elm st, boston by 02115 and left", "by 02115 and left"),
+    # English "tee" after an English word
+    ("Golf tee 3 is on sale", "Golf tee 3"),
+    # a particle that starts an address does not pull in a word of the sentence
+    ("ask them to see de Vries 12 first", "ask them to see"),
 ])
 def test_what_follows_an_address_is_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:
@@ -270,6 +286,8 @@ def test_a_parenthetical_remark_keeps_lower_case_text_prose(scrubber: Scrubber) 
      ["Mar", "git", "Aal", "tonen"]),
     ("The rehearsals were on \ufeffTarvik Crossing Street that year.", ["Tarvik"]),
     ("Oskar \u2060Lindqvist, the Deckhand, said: we are late", ["Oskar", "Lindqvist"]),
+    # ... nor stop an address block from growing over the line that follows it
+    ("Send it to Vaskipolku 14 \ufeffTarvin Mall\n Suite 3\n Ostby", ["14", "Tarvin"]),
 ])
 def test_invisible_characters_do_not_hide_a_value(
         scrubber: Scrubber, text: str, values: list[str]) -> None:

@@ -120,6 +120,9 @@ def mix(a, b):
     ("class TestVertexGPT4oBatchUploadV2Integration:", ["TestVertexGPT4oBatchUploadV2"]),
     ("![cover](https://blog.example.org/media/2025/03/How-Small-Models-Beat-Large-Ones-"
      "In-2025.png)", ["How-Small-Models"]),
+    # a product or feature: a word English lacks and an abstract noun
+    ("Read the Quorvix Integration guide first.", ["Quorvix Integration"]),
+    ("Zentrix Automation handles the nightly jobs.", ["Zentrix Automation"]),
 ])
 def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
     out, spans = scrubber.scrub_text(text)
@@ -174,6 +177,9 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     # names written in two capitalised parts
     ("Ask MacKellan about the lease.", "MacKellan"),
     ("The keys are with DiVarco and LeShawn today.", "LeShawn"),
+    # given names that end like abstract nouns, and a name joined by 'and'
+    ("Olek and Trinity went home.", "Trinity"),
+    ("Our founders: Ines Moreau and Tom Business.", "Tom Business"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)
@@ -256,6 +262,23 @@ def test_a_heading_found_as_a_person_is_no_person() -> None:
     # a given name that is an English word, a form of address, a word English lacks
     for value in ("Clement", "Felicity", "Victor Clement", "Mr Business", "Zorvane Development"):
         assert not rec.heading(value.split(), words), value
+
+
+def test_an_abstract_noun_joined_to_a_name_by_and_is_no_person(scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("* [Gen AI Development]\n* [Chatbot Dev & Integration]\n"
+                                 "* [Quorvix Integration]")
+    assert "& Integration]" in out and "[Quorvix Integration]" in out, out
+
+
+def test_a_phrase_ending_in_an_abstract_noun_is_no_person() -> None:
+    words = frozenset({"integration", "automation", "business", "constable", "patience",
+                       "governance"})
+    for value in ("Quorvix Integration", "Automation", "Okafor & Business"):
+        assert rec.term_phrase(value.split(), words), value
+    # a surname with an adjective's ending, a given name that is an abstract noun, a
+    # phrase with a given name, a word English lacks
+    for value in ("Kowalski Constable", "Patience", "Anna Governance", "Zorvane Integrasion"):
+        assert not rec.term_phrase(value.split(), words), value
 
 
 def test_a_name_closing_a_sentence_is_no_identifier() -> None:

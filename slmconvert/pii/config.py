@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -173,6 +174,12 @@ def in_original(kept: list[int] | None, start: int, end: int) -> tuple[int, int]
     """The offsets in the original text of ``text[start:end]`` of its :func:`visible`
     text, whose ``kept`` indexes it gave."""
     return (start, end) if kept is None else (kept[start], kept[end - 1] + 1)
+
+
+def to_visible(kept: list[int] | None, start: int, end: int) -> tuple[int, int]:
+    """The offsets in the :func:`visible` text of ``text[start:end]``, whose ``kept``
+    indexes it gave (the inverse of :func:`in_original`)."""
+    return (start, end) if kept is None else (bisect_left(kept, start), bisect_left(kept, end))
 
 
 def norm_value(value: str) -> str:

@@ -240,6 +240,12 @@ _ENDS_LIKE_A_STREET = re.compile(_SUFFIXED)
 _STREET_WORD = re.compile(rf"(?i:{_STREET_SUFFIX})")
 
 
+def _english_before_tee(value_words: list[str], words: frozenset[str]) -> bool:
+    """Estonian "tee" (road) after an English word is the English one: "Golf tee 3"."""
+    return any(w == "tee" and i and ordinary_word(value_words[i - 1], words)
+               for i, w in enumerate(value_words))
+
+
 def _english_ending_like_a_street(word: str, words: frozenset[str]) -> bool:
     """A function word that ends like a street ("During", "you."), or an English word that
     does in lower case ("delegate"); not the street word on its own ("Ring", "Strasse") nor
@@ -524,13 +530,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             rf"(?:\s+{_NUM}\.?)?|"
             rf"(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}[ \t]+{_NUM}\.?|"
             rf"(?:{_CAP}\s+)?{_WORD}\s+(?i:{_STREET_AFTER})\s+{_NUM}\.?|"
+            rf"(?:{_NUM}[ \t]+)?{_CAP}[ \t]+tee[ \t]+{_NUM}\.?|"
             rf"{_NUM}\s+(?:{_CAP}\s+){{1,3}}(?i:{_STREET_AFTER})(?<!\.)\.?(?:\s+{_NUM}\.?)?)"
             rf"(?!\w){_TAIL}"), 0.6,
          validate_words=lambda v, words: not any(_english_ending_like_a_street(w, words)
-                                                 for w in v.split()),
+                                                 for w in v.split())
+         and not _english_before_tee(v.split(), words),
          description="European street names written with a suffix, next to a building "
                      "number on its line: 'Rantakatu 14', '8 Lindenstrasse', '12 Ilinden "
-                     "Str.' (not 'the 70s during', 'sent to you.\\n3.')."),
+                     "Str.', Estonian 'Kaasiku tee 4' after a capitalised name (not 'the "
+                     "70s during', 'sent to you.\\n3.', 'a golf tee 3')."),
     Rule("street_prefix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?{STREET_PREFIX}\s+(?:{_WORD}\s+){{0,5}}?"
             rf"(?:{_NUM}\.?|{_WORD}\.?(?!\s+(?:{_WORD}\s+){{0,4}}{_NUM}\b))(?!\w){_TAIL}"), 0.6,
@@ -1209,6 +1218,30 @@ def heading(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> 
                 for w in value_words)
 
 
+# Endings of abstract nouns that no surname has ("integration", "development",
+# "business", "architecture"; not the adjective endings of :data:`_ABSTRACT`:
+# "Constable", "Goodlive").
+_TERM_ENDING = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ogy|ance|ence|ancy|ency|"
+                          r"ture)s?$")
+
+
+def term_word(word: str, words: frozenset[str] = frozenset()) -> bool:
+    """An English abstract noun of seven letters or more (:data:`_TERM_ENDING`) that is
+    no given name: the word of a product, a feature or a menu entry, never a surname."""
+    w = WORD_EDGES.sub("", without_possessive(word))
+    return len(w) >= 7 and bool(_TERM_ENDING.search(w.lower())) and ordinary_word(w, words) \
+        and w.lower() not in WORD_GIVEN_NAMES  # "Trinity", "Patience"
+
+
+def term_phrase(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> bool:
+    """Words, none a given name, that end with an abstract noun (:func:`term_word`): a
+    product, a feature or a menu entry ("Agentspace Integration", "Orbix Automation",
+    "Dev & Integration"), not a person."""
+    return bool(value_words) and term_word(value_words[-1], words) \
+        and not any(given_name(w := WORD_EDGES.sub("", v)) or w.lower() in WORD_GIVEN_NAMES
+                    for v in value_words)
+
+
 # A job title line under a name: one capitalised word and a lower-case agent noun
 # ("Credit checker", "Hand packager"), the line ending there.
 _AGENT_NOUN_LINE = re.compile(r"[ \t]+(?P<n>[a-z]{3,}(?:er|or|ist|ant|ent|ian))[ \t]*(?:\n|$)")
@@ -1294,6 +1327,7 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
             or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
             or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
             or site_name(value) or heading(value.split(), words)
+            or term_phrase(value.split(), words)
             or not_a_name_in_traffic(text, start, end, words)
             or (value.isupper() and value.isalpha() and len(value) <= 3)
             or (text[start - 1:start] in _QUOTES and text[end:end + 1] in _QUOTES

@@ -23,7 +23,7 @@ from slmconvert.pii.analyzer import Detector
 from slmconvert.pii.config import PiiConfig, norm_key, norm_value
 from slmconvert.pii.occurrences import ID_ENTITY, CasedOnly, Occurrences, ScrubError
 from slmconvert.pii.placeholders import Replacements
-from slmconvert.pii.spans import Span, address_blocks, merge, people
+from slmconvert.pii.spans import Span, grow
 from slmconvert.pii.surrogates import SURROGATE_KEY_ENV
 from slmconvert.pii.walk import Plan, fragments
 
@@ -181,8 +181,7 @@ class Scrubber:
                 keep = [Span(0, len(f.text), rule, 1.0)]
                 self.stats.field_rule_hits += 1
             others = [s for s in found if s.entity in self.report_only]
-            keep = address_blocks(f.text, people(f.text, merge(keep), others),
-                                  self.detector.words)
+            keep = grow(f.text, keep, others, self.detector.words)
             per_frag.append(keep)
             for s in keep:
                 values.setdefault(norm_value(f.text[s.start:s.end]), s.entity)

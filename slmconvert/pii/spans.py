@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from slmconvert.pii import particles
+from slmconvert.pii.config import in_original, to_visible, visible
 from slmconvert.pii.recognizers import (
     CALENDAR_WORDS,
     POSTAL_ALNUM,
@@ -25,6 +26,7 @@ from slmconvert.pii.recognizers import (
     sentence_word,
     stop_words,
     tech_names,
+    term_phrase,
 )
 
 
@@ -91,9 +93,12 @@ _LOWER_PLACE_WORD = re.compile(rf"[ \t]+(?P<seg>[a-zß-öø-ÿā-ž][\w'’-]{{2
                                rf"(?=[ \t]*(?:$|[\n,;!?)])|\.(?:\s|$)|[ \t]+[{UPPER}])")
 _CAPITALISED_LAST = re.compile(rf"(?:^|(?<=[\s,]))[{UPPER}][^\W\d_]+$")
 # In a text with no capital letter, a two-letter state and a ZIP code after a comma close
-# the address, whatever word the state spells: "..., kelby, or 97201", "..., in 46201".
-_STATE_ZIP_LOWER = re.compile(rf"[ \t]*,[ \t]*[a-z]{{2}}[ \t]+(?!{YEAR})\d{{5}}(?:-\d{{4}})?"
-                              r"(?![\w:-])")
+# the address, whatever word the state spells: "..., kelby, or 97201", "..., in 46201";
+# so do they after a blank where they end the line or the sentence: "...\ningolstadt by
+# 85020".
+_ZIP = rf"(?!{YEAR})\d{{5}}(?:-\d{{4}})?(?![\w:-])"
+_STATE_ZIP_LOWER = re.compile(rf"(?:[ \t]*,[ \t]*[a-z]{{2}}[ \t]+{_ZIP}|"
+                              rf"[ \t]+[a-z]{{2}}[ \t]+{_ZIP}(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$))))")
 _CONTINUE_LOWER = re.compile(_SEPARATOR
                              + r"(?P<seg>[^\W\d][\w'’.-]*|\d{2,6}(?:-\d{3,4})?)(?![\w:])")
 # An address whose last word of five letters or more ends a sentence, with the next
@@ -107,9 +112,18 @@ _WORD_REST = re.compile(r"(?:\w|[-'’](?=\w))*")
 # house number follows its full stop ("921 Tuulik Aqq. | 19"). In lower-case text a
 # block stops at an English function word, not at a particle ("vila do conde").
 _LOWER_PARTICLE = re.compile(particles.alternation(particles.STREET_LOWER), re.IGNORECASE)
+# ... and never starts on one: the word before it is the start of the street's name.
+_PARTICLE_FIRST = re.compile(rf"{particles.alternation(particles.STREET_LAST)}[ \t]")
 _PARTICLE_LAST = re.compile(rf"(?<=\w[ \t]){particles.alternation(particles.STREET_LAST)}$")
 _ABBREVIATION_LAST = re.compile(rf"(?:^|(?<=[ \t]))[{UPPER}][^\W\d_]{{0,4}}$")
 _NEXT_WORD = re.compile(r"[ \t]+[^\W\d_][\w'’-]*")
+# Nor does it end on a street word abbreviated with a full stop ("448 avda | . de
+# andalucía 77", "12 Av | . Paulista 1000"): the stop is the abbreviation's, and the
+# street's name follows it.
+_ABBREVIATED_STREET = sorted({w.lower() for w in re.findall(r"([^\W\d_]+)\\\.",
+                                                             STREET_PREFIX + STREET_FOREIGN)})
+_ABBREVIATED_LAST = re.compile(rf"(?:^|(?<=[\s\d]))(?i:{'|'.join(_ABBREVIATED_STREET)})$")
+_DOT_NAME = re.compile(r"\.[ \t]+[^\W\d_][\w'’-]*")
 _DOT_NUMBER = re.compile(r"\.[ \t]+\d{1,5}[A-Za-z]?(?![\w.,-]*\w)"
                          r"(?=[ \t]*(?:$|[\n,;?!)]|\.(?:\s|$)|[ \t]+(?i:apt|suite|unit)\b))")
 _GAP = re.compile(r"^[\s,>]*$")
@@ -224,6 +238,12 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
         start = words[-1][0]
     elif prefix:
         start = words[prefix[-1]][0]
+    while _PARTICLE_FIRST.match(text, start) and (m := _BACK_WORD.search(text, 0, start)):
+        w = m.group("w")  # "Ventanilla | de Beas 33", "Avenida | de | la Paz 4"
+        if w.lower().rstrip(".") in _NOT_ADDRESS or not (
+                w[0].isupper() or lower or _PARTICLE_FIRST.match(w + " ")):
+            break
+        start = m.start()
     if m := _CORNER_BEFORE.search(text, 0, start):
         return m.start()
     if m := _AND_BEFORE.search(text, 0, start):
@@ -336,14 +356,16 @@ def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
     return out if out and not _headline(text, s.start) else []
 
 
-def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Span]:
+def people(text: str, spans: list[Span], others: Sequence[Span] = (),
+           words: frozenset[str] = frozenset()) -> list[Span]:
     """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg',
     'rosa a lindqvist'), grow a found name over the particles before it ('van der Voet'),
     a neighbouring title-case word (:func:`_name_neighbours`) and, in lower-case prose, a
     given name before it ('maria okonjo'); call every member of a list a person when two
     of its members are people, or one is and every other is a possible name word with
     no organisation or place in the list; call the capitalised name joined to a person
-    by "and" ("Okafor and Lindqvist") a person too, and the other of two one-word names
+    by "and" ("Okafor and Lindqvist") a person too (not an abstract noun, ``words``
+    being the English vocabulary: "Dev & Integration"), and the other of two one-word names
     a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at Tavi")."""
     extra: list[Span] = []
     lower = lower_case_prose(text)
@@ -351,9 +373,9 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
         items = [(i.start(), i.end()) for i in re.finditer(_LIST_ITEM_LOWER, m.group())
                  if i.group() not in ("and", "or")]
         hits = [s for s in spans if s.entity == "PERSON" and m.start() <= s.start < m.end()]
-        words = [m.group()[a:b] for a, b in items]
+        members = [m.group()[a:b] for a, b in items]
         if len(hits) >= 2 or (hits and not lower and all(  # "our founders: Ines, Hall and White"
-                name_neighbour(w) for w in words) and not any(
+                name_neighbour(w) for w in members) and not any(
                 o.start < m.end() and m.start() < o.end and not o.guess for o in others)):
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
@@ -384,7 +406,9 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = ()) -> list[Sp
         for joined in (_AND_NAME_AFTER.match(text, s.end),
                        _AND_NAME_BEFORE.search(text, 0, s.start)):
             first = re.split(r"['’]", joined.group("n").split()[0].lower())[0] if joined else ""
-            if joined and first not in _NOT_A_NAME_START:  # "Ines and I'd like": "i"
+            if joined and first not in _NOT_A_NAME_START \
+                    and not term_phrase(joined.group("n").split(), words):
+                # ("Ines and I'd like": "i"; "Dev & Integration": a menu entry)
                 extra.append(Span(joined.start("n"), joined.end("n"), "PERSON", 0.5))
     for pair in _PAIRS:
         for m in pair.finditer(text):
@@ -570,6 +594,8 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
             continue  # "... Harbour Road, Westport. | New job starts Monday."
         if _PARTICLE_LAST.search(text, s.start, end) and (m := _NEXT_WORD.match(text, end)):
             end = m.end()
+        elif _ABBREVIATED_LAST.search(text, s.start, end) and (m := _DOT_NAME.match(text, end)):
+            end = m.end()
         elif _ABBREVIATION_LAST.search(text, s.start, end) and (
                 m := _DOT_NUMBER.match(text, end)):
             end = m.end()
@@ -651,3 +677,21 @@ def company_lines(text: str, spans: list[Span]) -> list[Span]:
         out.append(s)
     return out
 
+
+def grow(text: str, spans: list[Span], others: Sequence[Span],
+         words: frozenset[str] = frozenset()) -> list[Span]:
+    """The found ``spans`` of ``text`` grown into whole names (:func:`people`, with the
+    report-only ``others``) and whole address blocks (:func:`address_blocks`). Growing
+    reads the visible text, as detection does: an invisible character glued to a word
+    ("52 \ufeffKučera Mall") neither stops a block nor starts a name."""
+    shown, kept = visible(text)
+
+    def there(found: Iterable[Span]) -> list[Span]:
+        moved = [Span(*to_visible(kept, s.start, s.end), s.entity, s.score, s.guess)
+                 for s in found]
+        return [s for s in moved if s.start < s.end]
+
+    grown = address_blocks(shown, people(shown, merge(there(spans)), there(others), words),
+                           words)
+    return grown if kept is None else [
+        Span(*in_original(kept, s.start, s.end), s.entity, s.score, s.guess) for s in grown]

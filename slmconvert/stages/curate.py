@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 23: each has a section in docs/curate.md ("Curate v23: ..."); 23: no year
+    # 14 to 24: each has a section in docs/curate.md ("Curate v24: ..."); 24: growing
+    # reads the visible text, abbreviated street words and particles do not end or start
+    # an address, a state and ZIP closing a lower-case block, abstract nouns are no
+    # names; 23: no year
     # spans, slugs, code names or record labels as PII, lower-case postal codes; 22: a
     # town's lower-case word, "Postbox", a name NER ran into a count, no time words after
     # an address; 21: detection
@@ -231,7 +234,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "23"
+    version = "24"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
