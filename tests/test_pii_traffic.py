@@ -272,8 +272,9 @@ def test_an_abstract_noun_joined_to_a_name_by_and_is_no_person(scrubber: Scrubbe
 
 def test_a_phrase_ending_in_an_abstract_noun_is_no_person() -> None:
     words = frozenset({"integration", "automation", "business", "constable", "patience",
-                       "governance"})
-    for value in ("Quorvix Integration", "Automation", "Okafor & Business"):
+                       "governance", "capability", "technology"})
+    for value in ("Quorvix Integration", "Automation", "Okafor & Business",
+                  "Orvane Capabilities", "Zentrix Technologies"):
         assert rec.term_phrase(value.split(), words), value
     # a surname with an adjective's ending, a given name that is an abstract noun, a
     # phrase with a given name, a word English lacks

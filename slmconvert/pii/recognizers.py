@@ -1219,10 +1219,10 @@ def heading(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> 
 
 
 # Endings of abstract nouns that no surname has ("integration", "development",
-# "business", "architecture"; not the adjective endings of :data:`_ABSTRACT`:
-# "Constable", "Goodlive").
-_TERM_ENDING = re.compile(r"(?:tion|sion|ment|ness|ity|ship|ism|ics|ogy|ance|ence|ancy|ency|"
-                          r"ture)s?$")
+# "business", "architecture", "capabilities", "technologies"; not the adjective endings
+# of :data:`_ABSTRACT`: "Constable", "Goodlive").
+_TERM_ENDING = re.compile(r"(?:(?:tion|sion|ment|ness|ity|ship|ism|ics|ogy|ance|ence|ancy|ency|"
+                          r"ture)s?|ities|ogies|ncies)$")
 
 
 def term_word(word: str, words: frozenset[str] = frozenset()) -> bool:
