@@ -180,6 +180,7 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     # given names that end like abstract nouns, and a name joined by 'and'
     ("Olek and Trinity went home.", "Trinity"),
     ("Our founders: Ines Moreau and Tom Business.", "Tom Business"),
+    ("Florence: Is the hall booked?\nOskar: Since noon.\nMirela: Good.", "Florence"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)
@@ -272,13 +273,14 @@ def test_an_abstract_noun_joined_to_a_name_by_and_is_no_person(scrubber: Scrubbe
 
 def test_a_phrase_ending_in_an_abstract_noun_is_no_person() -> None:
     words = frozenset({"integration", "automation", "business", "constable", "patience",
-                       "governance", "capability", "technology"})
+                       "governance", "capability", "technology", "florence", "prudence"})
     for value in ("Quorvix Integration", "Automation", "Okafor & Business",
                   "Orvane Capabilities", "Zentrix Technologies"):
         assert rec.term_phrase(value.split(), words), value
     # a surname with an adjective's ending, a given name that is an abstract noun, a
     # phrase with a given name, a word English lacks
-    for value in ("Kowalski Constable", "Patience", "Anna Governance", "Zorvane Integrasion"):
+    for value in ("Kowalski Constable", "Patience", "Anna Governance", "Zorvane Integrasion",
+                  "Florence", "Orla Prudence"):
         assert not rec.term_phrase(value.split(), words), value
 
 

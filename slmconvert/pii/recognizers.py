@@ -1218,11 +1218,10 @@ def heading(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> 
                 for w in value_words)
 
 
-# Endings of abstract nouns that no surname has ("integration", "development",
-# "business", "architecture", "capabilities", "technologies"; not the adjective endings
-# of :data:`_ABSTRACT`: "Constable", "Goodlive").
-_TERM_ENDING = re.compile(r"(?:(?:tion|sion|ment|ness|ity|ship|ism|ics|ogy|ance|ence|ancy|ency|"
-                          r"ture)s?|ities|ogies|ncies)$")
+# Endings of abstract nouns that no name has ("integration", "development", "business",
+# "architecture", "capabilities", "technologies"; not the adjective endings of
+# :data:`_ABSTRACT`, "Constable", nor "-ence" and "-ance", "Florence", "Constance").
+_TERM_ENDING = re.compile(r"(?:(?:tion|sion|ment|ness|ity|ship|ism|ics|ogy|ture)s?|ities|ogies)$")
 
 
 def term_word(word: str, words: frozenset[str] = frozenset()) -> bool:
