@@ -171,6 +171,13 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     ("Pick it up at Orvex Ltd, 10115 Kaasiku tee 4, Saue", ["10115", "Kaasiku", "Saue"]),
     # a two-letter state and a ZIP code at the end of a lower-case block, no comma
     ("ship to: 12 kestrel way 4\nwestbury by 80331", ["by 80331"]),
+    # a house number, a street word of another language and a particle: the street's
+    # name follows in any case, with no word about an address around it
+    ("The song is named after 8 rue du vieux Moulin in Dole.", ["vieux", "Moulin"]),
+    ("We drove past 14 rue de la tannerie, then home.", ["tannerie"]),
+    # a district's one-digit number ends a line of the block, the country line follows
+    ("Courier: 61 Rue Salem Kaddour\n Suite 5\n Ksar Hellal 3\n Tunisia for order 44",
+     ["Ksar", "Tunisia"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -224,6 +231,11 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("Golf tee 3 is on sale", "Golf tee 3"),
     # a particle that starts an address does not pull in a word of the sentence
     ("ask them to see de Vries 12 first", "ask them to see"),
+    # the sentence going on after a lower-case street's name
+    ("We met at 26 rue des lilas in the evening.", "> in the evening."),
+    # ... and after the country line of a block whose district number ends a line
+    ("Courier: 61 Rue Salem Kaddour\n Suite 5\n Ksar Hellal 3\n Tunisia for order 44",
+     "> for order 44"),
 ])
 def test_what_follows_an_address_is_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:

@@ -123,6 +123,15 @@ def mix(a, b):
     # a product or feature: a word English lacks and an abstract noun
     ("Read the Quorvix Integration guide first.", ["Quorvix Integration"]),
     ("Zentrix Automation handles the nightly jobs.", ["Zentrix Automation"]),
+    # an agent's own name in its prompt, ending in the part it plays
+    ("You are Orvane Review Agent. You check pull requests.", ["Orvane Review Agent"]),
+    ("Escalate to the Zentrix Support Team if unsure.", ["Zentrix Support Team"]),
+    # a heading led by an "-ing" form
+    ("## Harnessing Vendor Feedback Loops\nText here.", ["Harnessing Vendor"]),
+    # the first half of a compound with an English word ("Multi-Agent")
+    ("* [Overview]\n* [Scaling Multi-Agent Workflows in Practice]\n* [Costs]", ["Multi-Agent"]),
+    # the verb 'miss' is no form of address
+    ("Subscribe so you don't miss on the next release.", ["miss on the"]),
 ])
 def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
     out, spans = scrubber.scrub_text(text)
@@ -181,6 +190,11 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     ("Olek and Trinity went home.", "Trinity"),
     ("Our founders: Ines Moreau and Tom Business.", "Tom Business"),
     ("Florence: Is the hall booked?\nOskar: Since noon.\nMirela: Good.", "Florence"),
+    # a role noun after a given name, a speaker under a name, a title before a name
+    ("Ask Tom Agent about the lease.", "Tom"),
+    ("Author: Tarik Osei\nFlorence: see https://example.org", "Florence"),
+    ("i told miss harrow about it", "harrow"),
+    ("Ask Kowalczyk-Baker about the lease.", "Kowalczyk"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)
@@ -265,22 +279,41 @@ def test_a_heading_found_as_a_person_is_no_person() -> None:
         assert not rec.heading(value.split(), words), value
 
 
+def test_a_heading_led_by_an_ing_form_is_no_person() -> None:
+    words = frozenset({"harness", "vendor", "feedback", "loop", "brown", "field", "picture",
+                       "protocol"})
+    for value in ("Harnessing Vendor Feedback Loops", "Picturing Protocols"):
+        assert rec.heading(value.split(), words), value
+    # the "-ing" form of a short word is a surname; a word English lacks; one word alone
+    for value in ("Browning Feedback", "Fielding Vendor", "Harnessing Zorvane", "Harnessing"):
+        assert not rec.heading(value.split(), words), value
+    assert rec.ordinary_word("Harnessing", words) and not rec.ordinary_word("Browning", words)
+
+
+def test_a_label_on_the_line_under_a_name_is_no_part_of_it(scrubber: Scrubber) -> None:
+    # NER runs the name into the next line's label; a link or an empty field follows it
+    out, _ = scrubber.scrub_text("Title: Agents\nAuthor: Tarik Osei\n"
+                                 "Image: https://cdn.example.org/a.png\nFavicon: None")
+    assert "Tarik" not in out and "\nImage: https://cdn" in out, out
+
+
 def test_an_abstract_noun_joined_to_a_name_by_and_is_no_person(scrubber: Scrubber) -> None:
     out, _ = scrubber.scrub_text("* [Gen AI Development]\n* [Chatbot Dev & Integration]\n"
                                  "* [Quorvix Integration]")
     assert "& Integration]" in out and "[Quorvix Integration]" in out, out
 
 
-def test_a_phrase_ending_in_an_abstract_noun_is_no_person() -> None:
+def test_a_phrase_ending_in_an_abstract_noun_or_a_role_is_no_person() -> None:
     words = frozenset({"integration", "automation", "business", "constable", "patience",
                        "governance", "capability", "technology", "florence", "prudence"})
     for value in ("Quorvix Integration", "Automation", "Okafor & Business",
-                  "Orvane Capabilities", "Zentrix Technologies"):
+                  "Orvane Capabilities", "Zentrix Technologies", "Async Test Agent",
+                  "Quorvix Assistants", "Support Team"):
         assert rec.term_phrase(value.split(), words), value
     # a surname with an adjective's ending, a given name that is an abstract noun, a
     # phrase with a given name, a word English lacks
     for value in ("Kowalski Constable", "Patience", "Anna Governance", "Zorvane Integrasion",
-                  "Florence", "Orla Prudence"):
+                  "Florence", "Orla Prudence", "Tom Agent", "Agent Kowalski"):
         assert not rec.term_phrase(value.split(), words), value
 
 

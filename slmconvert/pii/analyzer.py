@@ -246,6 +246,9 @@ class Detector:
             if i and value.islower() and all(rec.ordinary_word(w, self.words)
                                               for w in value.split()):
                 continue  # "Brenda - duration": NER ran the name into the next words
+            if i and " " not in value and _FIELD_AFTER.match(text, end) \
+                    and rec.ordinary_word(value, self.words):
+                continue  # "Author: Ines Moreau\nImage: https://...": the next line's label
             if start >= end or in_path(text, start, end) or code_like(value) \
                     or all(w in particles.PEOPLE for w in value.split()) \
                     or _NOT_A_NAME_CJK.search(text, start, end) \
@@ -353,6 +356,8 @@ _PATH_AFTER = re.compile(r"[/\\]|\.[A-Za-z0-9]{1,5}(?![\w.-])")
 _CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]|[(){}\[\]=<>;|`$\\/@#*+]")
 # Markdown around a field label: "Role:", "**Role**:", "*Role*:".
 _LABEL_AFTER = re.compile(r"[*_`]*:")
+# A label's colon and a value that no speaker says: a link or an empty field.
+_FIELD_AFTER = re.compile(r"[*_`]*:[ \t]*(?:https?://|www\.|None\b|null\b)")
 
 
 _KEPT_AT_ENDS = frozenset("\"'“”‘’«».")  # quotes say what a span is; "Jr." ends in a stop

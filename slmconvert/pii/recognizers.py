@@ -59,8 +59,7 @@ class Rule:
             value = text[start:end]
             if not value.strip() or (self.validate and not self.validate(value)):
                 continue
-            if self.unknown and any(w.lower() in stop_words() or ordinary_word(w, words)
-                                    or w.lower() in tech_names()
+            if self.unknown and any(common_word(w, words) or w.lower() in tech_names()
                                     for w in _outside_particles(m.group(self.unknown))):
                 continue
             if self.plain and any(w.lower() in stop_words() for w in m.group(self.plain).split()):
@@ -198,7 +197,7 @@ def spelled_in_words(value: str, words: frozenset[str]) -> bool:
     of a class, a test or a page in code or a URL ("TestOpenAIGPT4MiniIntegration",
     "uploads/2025/07/What-Are-AI-Agents"), not a secret, whatever its entropy."""
     return sum(len(w) for w in _CODE_WORD.findall(value) if len(w) >= 3 and (
-        ordinary_word(w, words) or w.lower() in stop_words())) \
+        common_word(w, words))) \
         >= 0.6 * sum(c.isalpha() for c in value)
 
 
@@ -552,14 +551,19 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+(?:{_ANY_WORD}\s+){{0,4}}?{_NUM}\.?"
-            rf"(?!\w)|(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
+            rf"(?!\w)|"
+            # a house number, the street word and a particle: the next word is the
+            # street's name in any case ("8 rue du vieux Moulin")
+            rf"(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})(?:[ \t]+{_PARTICLE})+"
+            rf"[ \t]+[^\W\d_][\w'’-]+(?:[ \t]+{_CAP}){{0,3}}(?!\w)|"
+            rf"(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})[ \t]+(?:{_WORD}[ \t]+){{0,3}}"
             rf"{_WORD}(?=[ \t]*(?:\n|$|,|[ \t](?i:apt|suite|unit)\b))|"
             rf"(?<![\w-]){_NUM},?[ \t]+(?:(?i:{STREET_FOREIGN})|route|place|avenue|boulevard|"
             rf"piazzetta)(?:[ \t]+{_PARTICLE})*"
             rf"(?:[ \t]+{_CAP}(?:[ \t]+{_PARTICLE})*?){{1,4}}(?<![ \t])(?!\w)"), 0.55,
          validate=lambda v: not any(sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
-                     "'avenida praia 1'."),
+                     "'avenida praia 1', '8 rue du vieux Moulin'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_CAP}\s+{_NUM}\s+"
             r"(?i:street|road|avenue|lane)\b"),
@@ -745,7 +749,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_title", "PERSON",
          _c(rf"(?<!\w)(?i:{'|'.join(FORMS_OF_ADDRESS)})\.?\s+"
             r"(?P<v>[A-Za-zÀ-ÖØ-öø-ÿĀ-ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+){0,2})"), 0.7,
-         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
+         # nor a function word after the verb "miss" ("don't miss on the latest")
+         validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS
+         and not (v.split()[0].islower() and sentence_word(v.split()[0])),
          description="Names after a title: 'Ms. Okonkwo', 'Dr Anna Berg'."),
     Rule("email_display_name", "PERSON",
          _c(r"(?P<v>(?<![\w'’-])[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*"
@@ -1169,7 +1175,7 @@ def site_name(value: str) -> bool:
     Bridge")."""
     words = value.split()
     return len(words) > 1 and words[-1].lower() in _SITES \
-        and not any(given_name(w) or w.lower() in WORD_GIVEN_NAMES for w in words[:-1])
+        and not any(any_given_name(w) for w in words[:-1])
 
 
 # Given names that are English words too ("Jack", "Felicity"), left out of
@@ -1187,6 +1193,12 @@ WORD_GIVEN_NAMES = frozenset("""
     clement clemency""".split())
 
 
+def any_given_name(word: str) -> bool:
+    """A given name (:func:`given_name`) or one that is an English word too
+    (:data:`WORD_GIVEN_NAMES`: "Jack", "Trinity"), in any case."""
+    return given_name(word) or word.lower() in WORD_GIVEN_NAMES
+
+
 # Endings of abstract nouns and adjectives, which names seldom have ("development",
 # "integration", "autonomous", "technical"; not "-ing", "-ers", "-ies": "Fleming", "Rogers",
 # "Davies").
@@ -1200,22 +1212,24 @@ def name_part(word: str, words: frozenset[str] = frozenset()) -> bool:
     an initial ("m."), or a word that is no English word and names no software
     ("yegorova"; not "chatbot")."""
     w = WORD_EDGES.sub("", without_possessive(word)).lower()
-    return bool(w) and (given_name(w) or w in WORD_GIVEN_NAMES
+    return bool(w) and (any_given_name(w)
                         or (len(w) == 1 and w.isalpha()) or not (
-        w in stop_words() or ordinary_word(w, words) or w in tech_names()
+        common_word(w, words) or w in tech_names()
         or not any(c.isalpha() for c in w)))
 
 
 def heading(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> bool:
     """Words of which none is a word of a name (:func:`name_part`; a form of address first
     is) and one at least, of seven letters or more, has the ending of an abstract noun or
-    an adjective ("Development", "Technical Integration", "Autonomous Agents"): a heading
-    or a term, which NER calls a person in web pages and prompts."""
+    an adjective ("Development", "Technical Integration", "Autonomous Agents"), or the
+    first is an "-ing" form ("Unlocking Model Context Protocol"): a heading or a term,
+    which NER calls a person in web pages and prompts."""
     first = WORD_EDGES.sub("", value_words[0]).lower() if value_words else ""
     return bool(value_words) and first not in FORMS_OF_ADDRESS \
         and not any(name_part(w, words) for w in value_words) \
-        and any(_ABSTRACT.search(WORD_EDGES.sub("", w).lower()) and len(w) >= 7
-                for w in value_words)
+        and (any(_ABSTRACT.search(WORD_EDGES.sub("", w).lower()) and len(w) >= 7
+                 for w in value_words)
+             or (len(value_words) >= 2 and first.endswith("ing")))
 
 
 # Endings of abstract nouns that no name has ("integration", "development", "business",
@@ -1232,13 +1246,26 @@ def term_word(word: str, words: frozenset[str] = frozenset()) -> bool:
         and w.lower() not in WORD_GIVEN_NAMES  # "Trinity", "Patience"
 
 
+# Nouns for the part a program or a group plays, which end the name of one ("Async Test
+# Agent", "Support Team"), never a person's.
+_ROLE_NOUNS = frozenset({"agent", "assistant", "bot", "team", "crew", "user", "customer",
+                         "admin"})
+
+
+def role_word(word: str) -> bool:
+    """A noun of :data:`_ROLE_NOUNS`, in the singular or the plural."""
+    w = WORD_EDGES.sub("", without_possessive(word)).lower()
+    return w in _ROLE_NOUNS or (w.endswith("s") and w[:-1] in _ROLE_NOUNS)
+
+
 def term_phrase(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> bool:
-    """Words, none a given name, that end with an abstract noun (:func:`term_word`): a
-    product, a feature or a menu entry ("Agentspace Integration", "Orbix Automation",
-    "Dev & Integration"), not a person."""
-    return bool(value_words) and term_word(value_words[-1], words) \
-        and not any(given_name(w := WORD_EDGES.sub("", v)) or w.lower() in WORD_GIVEN_NAMES
-                    for v in value_words)
+    """Words, none a given name, that end with an abstract noun (:func:`term_word`) or a
+    role (:func:`role_word`): a product, a feature, a menu entry or an agent's name
+    ("Agentspace Integration", "Orbix Automation", "Dev & Integration", "Async Test
+    Agent"), not a person."""
+    return bool(value_words) and (term_word(value_words[-1], words)
+                                  or role_word(value_words[-1])) \
+        and not any(any_given_name(WORD_EDGES.sub("", v)) for v in value_words)
 
 
 # A job title line under a name: one capitalised word and a lower-case agent noun
@@ -1368,7 +1395,7 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
                                 or _QUANTITY_BEFORE.search(text, max(0, start - 12), start)):
             return True
         if value.isupper() and len(value) > 3 and (
-                value.lower() in stop_words() or ordinary_word(value, words)) and (
+                common_word(value, words)) and (
                 re.match(r"[ \t]*(?::|[a-z])", text[end:]) or re.search(
                     r"[a-z][ \t]*$", text[max(0, start - 4):start])):
             return True
@@ -1452,10 +1479,17 @@ def lower_case_prose(text: str) -> bool:
     return sum(c in _CODE_CHARS for c in prose) <= 0.02 * max(len(text), 1)
 
 
+def common_word(word: str, words: frozenset[str]) -> bool:
+    """A function word (:func:`stop_words`) or a dictionary word (:func:`ordinary_word`),
+    in any case."""
+    return word.lower() in stop_words() or ordinary_word(word, words)
+
+
 def ordinary_word(word: str, words: frozenset[str]) -> bool:
-    """An English dictionary word (``words``), plural and superlative forms included
-    ("Pets", "Engineers", "Safest"), that is not a common given name ("Roberts" stays a
-    name)."""
+    """An English dictionary word (``words``), plural, superlative and "-ing" forms
+    included ("Pets", "Engineers", "Safest", "Unlocking"), that is not a common given
+    name ("Roberts" stays a name). An "-ing" form counts when its verb has six letters
+    or more: surnames are such forms of short words ("Browning", "Fielding", "Harding")."""
     w = word.lower().rstrip(".")
     if _fold(w) in first_names():
         return False
@@ -1470,6 +1504,8 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
         stems.append(w[:-1])
     if w.endswith("est") and len(w) >= 6:  # superlatives: "Safest", "Biggest", "Happiest"
         stems += [w[:-2], w[:-3], w[:-4], w[:-4] + "y"]
+    if w.endswith("ing") and len(w) >= 9:  # "Unlocking", "Influencing", "Harnessing"
+        stems += [w[:-3], w[:-3] + "e"]
     return any(s in words and _fold(s) not in first_names() for s in stems)
 
 
@@ -1695,6 +1731,11 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         if not any(_fold(t.text) in names for t in run) and t.i > 0 \
                 and t.nbor(-1).lower_ in _PLACE_BEFORE:
             return  # "flew in from Brackley": a place
+        last = run[-1]
+        if not any(_fold(t.text) in names for t in run) and last.i + 2 < len(t.doc) \
+                and not last.whitespace_ and last.nbor(1).text == "-" \
+                and not last.nbor(1).whitespace_ and ordinary_word(last.nbor(2).text, words):
+            return  # "Advanced Multi-Agent Collaboration": the first half of a compound
         nxt = run[-1].nbor(1).lower_ if run[-1].i + 1 < len(t.doc) else ""
         if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in [*run]) \
                 and nxt not in _ORG_WORDS:

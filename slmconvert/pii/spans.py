@@ -69,7 +69,7 @@ _PARTICLES = particles.STREET_PATTERN
 # district, "Dublin 2, Ireland"; a quoted word before the house number is part of the
 # street's name: 'ul. Gen. Tadeusza Kowala "Grot" 4')
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
-               rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}]|[ \t]*,)|"
+               rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}]|[ \t]*[,\n])|"
                rf"[\"“][{UPPER}][\w'’.-]*[\"”](?=[ \t]+\d)|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 # Between the tokens of a block: a comma, a line break (with a quote mark or a comma on

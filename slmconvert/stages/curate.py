@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 24: each has a section in docs/curate.md ("Curate v24: ..."); 24: growing
+    # 14 to 25: each has a section in docs/curate.md ("Curate v25: ..."); 25: a number,
+    # a foreign street word and a particle, a district number ending a line, no agent or
+    # team names, compounds, labels under a name, "miss on" or headings led by an "-ing"
+    # form as people; 24: growing
     # reads the visible text, abbreviated street words and particles do not end or start
     # an address, a state and ZIP closing a lower-case block, abstract nouns are no
     # names; 23: no year
@@ -234,7 +237,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "24"
+    version = "25"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
