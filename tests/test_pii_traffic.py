@@ -126,6 +126,8 @@ def mix(a, b):
     # an agent's own name in its prompt, ending in the part it plays
     ("You are Orvane Review Agent. You check pull requests.", ["Orvane Review Agent"]),
     ("Escalate to the Zentrix Support Team if unsure.", ["Zentrix Support Team"]),
+    # an abbreviation before its number in a reference
+    ("Source: Journal of Dry Lands, April 2025, Vol. 320, No. 4", ["Vol. 320"]),
     # a heading led by an "-ing" form
     ("## Harnessing Vendor Feedback Loops\nText here.", ["Harnessing Vendor"]),
     # the first half of a compound with an English word ("Multi-Agent")
@@ -195,6 +197,8 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     ("Author: Tarik Osei\nFlorence: see https://example.org", "Florence"),
     ("i told miss harrow about it", "harrow"),
     ("Ask Kowalczyk-Baker about the lease.", "Kowalczyk"),
+    # a short name that ends a sentence before a number
+    ("I called Anna. 3 people came.", "Anna"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)

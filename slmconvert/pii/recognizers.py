@@ -1129,6 +1129,9 @@ _OCCUPATION_WORD = re.compile(r"[^\W\d_]+(?:ologist|ographer|ician|ologue)$")
 
 
 _DIGIT_AFTER = re.compile(r"[ \t,.]*\d")  # "Tue 22:00", "Fri, 3 May"
+# A full stop and a number that ends at punctuation or the line: "Vol. 122,", "Fig. 3)"
+# (not "Anna. 3 people came": a name that ends a sentence)
+_DOT_NUMBER_AFTER = re.compile(r"\.[ \t]*\d+(?=[ \t]*(?:[,;:)*\]]|\n|$))")
 _LETTERS = re.compile(r"[^\W\d_]*")
 _DAY_BEFORE = re.compile(r"(?<![\d.,])\d{1,2}(?:st|nd|rd|th)?[ \t]+$")  # "9 Jan", "3rd May"
 # Temperature scales; Kelvin is also a given name, so only after a quantity.
@@ -1368,7 +1371,8 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
     ("This is VERY important", "ATTENTION:"), software or a technology company
     (:func:`tech_names`: "a Jupyter notebook"), a name code declares, imports, calls or
     reads an attribute of ("import List", "class Snake:", "Board(3)", "pygame.KEYDOWN"),
-    a date format ("YYYY-MM-DD"), the title of a field in a tool's JSON schema
+    an abbreviation before its number ("Vol. 122"), a date format ("YYYY-MM-DD"), the
+    title of a field in a tool's JSON schema
     (:func:`schema_title`), the name of a thing ("Tool Name: Hand off work"), an alphabet
     spelled out ("Aa Bb Cc") and a class or product named in camel case
     (:func:`camel_compound`)."""
@@ -1391,6 +1395,9 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
                 _DIGIT_AFTER.match(text, word_end)
                 or _DAY_BEFORE.search(text, max(0, start - 8), start)):
             return True
+        if 2 <= len(word) <= 4 and word.isalpha() and not any_given_name(word) \
+                and _DOT_NUMBER_AFTER.match(text, word_end):
+            return True  # "Vol. 122, No. 6": an abbreviation before its number
         if word in _SCALES and (word != "kelvin"
                                 or _QUANTITY_BEFORE.search(text, max(0, start - 12), start)):
             return True

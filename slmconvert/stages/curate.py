@@ -205,8 +205,8 @@ class CurateStage(Stage):
     name = "curate"
     # 14 to 25: each has a section in docs/curate.md ("Curate v25: ..."); 25: a number,
     # a foreign street word and a particle, a district number ending a line, no agent or
-    # team names, compounds, labels under a name, "miss on" or headings led by an "-ing"
-    # form as people; 24: growing
+    # team names, compounds, labels under a name, "miss on", "Vol. 122" or headings led
+    # by an "-ing" form as people; 24: growing
     # reads the visible text, abbreviated street words and particles do not end or start
     # an address, a state and ZIP closing a lower-case block, abstract nouns are no
     # names; 23: no year
