@@ -357,7 +357,7 @@ _CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]|[(){}\[\]=<>;|`$\\/@#*+
 # Markdown around a field label: "Role:", "**Role**:", "*Role*:".
 _LABEL_AFTER = re.compile(r"[*_`]*:")
 # A label's colon and a value that no speaker says: a link or an empty field.
-_FIELD_AFTER = re.compile(r"[*_`]*:[ \t]*(?:https?://|www\.|None\b|null\b)")
+_FIELD_AFTER = re.compile(_LABEL_AFTER.pattern + r"[ \t]*(?:https?://|www\.|None\b|null\b)")
 
 
 _KEPT_AT_ENDS = frozenset("\"'“”‘’«».")  # quotes say what a span is; "Jr." ends in a stop

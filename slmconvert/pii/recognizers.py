@@ -1728,22 +1728,23 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
         after = t.nbor(1).text if t.i + 1 < len(t.doc) else "\n"
         line_start = t.i == 0 or "\n" in t.nbor(-1).text_with_ws
         given = _fold(t.text) in names
+        any_given = any(_fold(x.text) in names for x in run)
+        last = run[-1]
         if len(run) == 1 and not given and (
                 (t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
                 or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
-        if not any(_fold(t.text) in names for t in run) and all(
+        if not any_given and all(
                 ordinary_word(t.text, words) or t.lemma_.lower() in words for t in named):
             return  # ordinary words in title case ("Quiet Mornings"), no given name
-        if not any(_fold(t.text) in names for t in run) and t.i > 0 \
+        if not any_given and t.i > 0 \
                 and t.nbor(-1).lower_ in _PLACE_BEFORE:
             return  # "flew in from Brackley": a place
-        last = run[-1]
-        if not any(_fold(t.text) in names for t in run) and last.i + 2 < len(t.doc) \
+        if not any_given and last.i + 2 < len(t.doc) \
                 and not last.whitespace_ and last.nbor(1).text == "-" \
                 and not last.nbor(1).whitespace_ and ordinary_word(last.nbor(2).text, words):
             return  # "Advanced Multi-Agent Collaboration": the first half of a compound
-        nxt = run[-1].nbor(1).lower_ if run[-1].i + 1 < len(t.doc) else ""
+        nxt = last.nbor(1).lower_ if last.i + 1 < len(t.doc) else ""
         if named and not any(t.lower_.rstrip(".") in _ORG_WORDS for t in [*run]) \
                 and nxt not in _ORG_WORDS:
             yield run[0].idx, run[-1].idx + len(run[-1].text), PROPER_NOUN_SCORE
