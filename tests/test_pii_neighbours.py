@@ -178,6 +178,11 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     # a district's one-digit number ends a line of the block, the country line follows
     ("Courier: 61 Rue Salem Kaddour\n Suite 5\n Ksar Hellal 3\n Tunisia for order 44",
      ["Ksar", "Tunisia"]),
+    # French "à" and "sous" inside a street's name with no street word, on a block's line
+    # above the town (after its postal code or not)
+    ("Send to:\n\n817 Tienne à Vaux 12\nOSTBY", ["Tienne", "OSTBY"]),
+    ("Send to:\n\n6 Mont sous Vaux 4\nOSTBY", ["Mont", "OSTBY"]),
+    ("Ship to\n5 Mont sous Vaux 12\n5030 Gembloux", ["Mont", "Vaux"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -236,8 +241,11 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     # ... and after the country line of a block whose district number ends a line
     ("Courier: 61 Rue Salem Kaddour\n Suite 5\n Ksar Hellal 3\n Tunisia for order 44",
      "> for order 44"),
+    # an English word opening the sentence before the building number is no part of it
+    ("See 14 Rue des Tanneurs for the shop.", "See <STREET_ADDRESS_1> for"),
+    ("Done. Visit 3 Kestrel Lane next.", "Visit <STREET_ADDRESS_1> next"),
 ])
-def test_what_follows_an_address_is_no_part_of_it(
+def test_the_words_around_an_address_are_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert kept in out, out

@@ -134,6 +134,12 @@ def mix(a, b):
     ("* [Overview]\n* [Scaling Multi-Agent Workflows in Practice]\n* [Costs]", ["Multi-Agent"]),
     # the verb 'miss' is no form of address
     ("Subscribe so you don't miss on the next release.", ["miss on the"]),
+    # a lone letter with a full stop between English words is no middle initial
+    ("see the notes in item a. above", ["item a. above"]),
+    ("our fallback is plan b. then we retry", ["plan b. then"]),
+    # a control's label repeated after the names of a page's panels
+    ("Panels:\nQuorvix Toggle\nZentrix Toggle\nCode Toggle\nSearch Toggle\nMap Toggle",
+     ["Quorvix Toggle"]),
 ])
 def test_traffic_is_kept(scrubber: Scrubber, text: str, kept: list[str]) -> None:
     out, spans = scrubber.scrub_text(text)
@@ -199,6 +205,12 @@ def test_a_secret_assigned_is_still_a_secret(scrubber: Scrubber, text: str,
     ("Ask Kowalczyk-Baker about the lease.", "Kowalczyk"),
     # a short name that ends a sentence before a number
     ("I called Anna. 3 people came.", "Anna"),
+    # a lower-case name with a middle initial, neither name an English word
+    ("we saw the tavo k. lindqvist show last night", "lindqvist"),
+    ("> oresto l. bianchetti\n> tarvola plc\n> 12 kestrel way", "oresto"),
+    # three people of one surname that is an English word
+    ("Family:\nTavi Baker\nOrvel Baker\nKestin Baker\nPhone us.", "Orvel"),
+    ('Cast: "Ezra Vane", "Orvel Vane" and "Baby Vane"', "Orvel"),
 ])
 def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)
@@ -218,6 +230,9 @@ def test_names_in_traffic_still_go(scrubber: Scrubber, text: str, name: str) -> 
     ("Hello Ondine, your seat is confirmed.", "Ondine", "Hello"),
     # the field label on the line under a name is no part of it
     ("Full name: Tarik Osei\nDate of birth: 1990-01-02", "Tarik Osei", "Date of birth"),
+    # a verb before a lower-case name is no part of it
+    ("my uncle was called oskar vendt, and his wife was called ilse maren", "oskar vendt",
+     "was called"),
 ])
 def test_a_name_ends_where_the_next_words_begin(scrubber: Scrubber, text: str, name: str,
                                                 kept: str) -> None:

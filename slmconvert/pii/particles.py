@@ -22,9 +22,9 @@ ROMANCE = _words("de del della dei delle degli da das do dos di du des la le les
 # Dutch and German name particles: "Anna van der Berg", "Huis ten Bosch".
 GERMANIC = _words("van von der den ten ter")
 # Prepositions inside place names: "Frankfurt am Main", "Weil im Schönbuch", "Neustadt
-# bei Coburg", "Boulogne sur Mer", "Newcastle upon Tyne", "Berg en Dal", "Kostelec u
-# Jihlavy", "Ústí nad Labem", "Dole pri Litiji".
-PLACE_PREPOSITIONS = _words("am an im bei sur upon en u v z na nad pod pri ob")
+# bei Coburg", "Boulogne sur Mer", "Clichy sous Bois", "Pont à Mousson", "Newcastle upon
+# Tyne", "Berg en Dal", "Kostelec u Jihlavy", "Ústí nad Labem", "Dole pri Litiji".
+PLACE_PREPOSITIONS = _words("am an im bei sur sous à upon en u v z na nad pod pri ob")
 # "and" in Spanish, Portuguese and Catalan names: "Rua Ferreira e Silva".
 AND = _words("y e i")
 # Arabic patronyms and the article: "Omar bin Said", "Aisha al Rashid".

@@ -599,10 +599,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "'Lindqvist 12 Apt. 5'."),
     Rule("street_line", "STREET_ADDRESS",
          _c(rf"(?<![\w.,-])(?P<v>{_NUM}[ \t]+(?:{_CAP}[ \t]+(?:{_PARTICLE}[ \t]+)?){{1,3}}"
-            rf"{_NUM}\.?)[ \t]*,?[ \t]*(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?[{UPPER}])"), 0.5,
+            rf"{_NUM}\.?)[ \t]*,?[ \t]*(?=\n[ \t]*(?:[^\w\s]{{1,4}}[ \t]*)?"
+            rf"(?:\d{{4,5}}[ \t]+)?[{UPPER}])"), 0.5,
          description="An address line of a multi-line block: a number, capitalised name "
-                     "words and a house number on one line, with the town (or the unit) on "
-                     "the next line, also in a quoted or list-marked block."),
+                     "words and a house number on one line, with the town (after its postal "
+                     "code, or the unit) on the next line, also in a quoted or list-marked "
+                     "block."),
     Rule("street_line_lower", "STREET_ADDRESS",
          _c(rf"(?<![\w.,-])(?P<v>{_NUM}[ \t]+(?:{_WORD}[ \t]+){{1,3}}{_NUM}\.?)[ \t]*,?[ \t]*"
             r"(?=\n(?:[^\n]{1,40}\n){0,3}[^\n]{0,40}?(?<!\d)\d{4,6}(?![\d:]))"), 0.5,
@@ -771,6 +773,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?=\s+(?:lives|is|was|from)\b)"), 0.6,
          validate=lambda v: not v.islower() or not _function_word_in(v),  # not "if a move is"
          description="First name, middle initial, last name: 'Elita B. Desaulniers'."),
+    Rule("person_initial_lower", "PERSON",
+         _c(r"(?<![\w.'’-])(?P<v>[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+[ \t]+[a-z]\.[ \t]+"
+            r"[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+)(?![\w'’-])"), 0.5, lower_text_only=True,
+         validate_words=lambda v, words: not any(common_word(w, words)
+                                                 for w in v.split()[::2]),
+         description="The same in a text with no capital letter, anywhere, when neither "
+                     "name is an English word: 'a tavo k. lindqvist concert'."),
     Rule("person_intro_lower", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
             r"name\s+is)\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+(?!(?:but|and|or|so)\b)[^\W\d_][\w'’-]+)?)"
@@ -1261,6 +1270,25 @@ def role_word(word: str) -> bool:
     return w in _ROLE_NOUNS or (w.endswith("s") and w[:-1] in _ROLE_NOUNS)
 
 
+def control_label(text: str, start: int, end: int, words: frozenset[str]) -> bool:
+    """A "person" of two or more words, none a given name, whose last word is an English
+    word that ends different capitalised words of the text, three or more and at least
+    half of them English words or software, none a given name: the label of a menu entry
+    or a control repeated down a page ("DagsHub Toggle", "Litmaps Toggle", "Links to
+    Code Toggle"), a product line ("Facial Cleanser", "Gel Cleanser"), not a surname.
+    People of one surname keep their names ("Tavi Baker, Orvel Baker, Kestin Baker";
+    "Ezra Vane, Orvel Vane, Baby Vane")."""
+    value = [WORD_EDGES.sub("", w) for w in text[start:end].split()]
+    if len(value) < 2 or any(any_given_name(w) for w in value) \
+            or not ordinary_word(value[-1], words):
+        return False
+    before = {m.group(1) for m in re.finditer(
+        rf"(?<![\w'’-])([A-Z][\w'’-]*)[ \t]+{re.escape(value[-1])}(?![\w'’-])", text)}
+    known = sum(common_word(w, words) or w.lower() in tech_names() for w in before)
+    return known >= 3 and 2 * known >= len(before) \
+        and not any(any_given_name(w) for w in before)
+
+
 def term_phrase(value_words: Sequence[str], words: frozenset[str] = frozenset()) -> bool:
     """Words, none a given name, that end with an abstract noun (:func:`term_word`) or a
     role (:func:`role_word`): a product, a feature, a menu entry or an agent's name
@@ -1356,7 +1384,7 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
             or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
             or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
             or site_name(value) or heading(value.split(), words)
-            or term_phrase(value.split(), words)
+            or term_phrase(value.split(), words) or control_label(text, start, end, words)
             or not_a_name_in_traffic(text, start, end, words)
             or (value.isupper() and value.isalpha() and len(value) <= 3)
             or (text[start - 1:start] in _QUOTES and text[end:end + 1] in _QUOTES
@@ -1752,8 +1780,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     # In English lower-case prose spaCy rarely tags an unfamiliar name PROPN; two
     # neighbouring words that are no English word ("ask lejla jonsson") are taken for a
     # name. (In another language most words are no English word.)
-    unknown = [t.text.isalpha() and len(t.text) >= 4 and not t.is_stop
-               and not ordinary_word(t.text, words) for t in doc] \
+    unknown = [t.text.isalpha() and len(t.text) >= 4 and not plain_word(t, words) for t in doc] \
         if lower and words and english_words(doc, words) else [False] * len(doc)
     # One such word alone is a name when it has letters English writes without accents
     # ("says rajkovič") in English prose: no English word folds to it.

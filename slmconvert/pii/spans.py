@@ -16,6 +16,7 @@ from slmconvert.pii.recognizers import (
     STREET_PREFIX,
     UPPER,
     YEAR,
+    common_word,
     field_label,
     foreign_letters,
     given_name,
@@ -138,6 +139,9 @@ _BACK_WORD = re.compile(_WORD_BEFORE + r"[ \t]+$")
 _UNIT_LINE_START = re.compile(r"(?i:apt|apartment|suite|ste|unit|flat)\b\.?[ \t]*#?[ \t]*\w")
 _LINE_ABOVE = re.compile(r"\n[ \t]*(?:[^\w\s]{1,4}[ \t]*)?$")
 _LAST_WORD = re.compile(_WORD_BEFORE + r"[ \t,]*$")  # the last word of the line above
+# The start of a text or a sentence, and a building number with a street's name after it.
+_OPENS_SENTENCE = re.compile(r"(?:^|[.!?][ \t]+)$")
+_NUMBER_THEN_NAME = re.compile(r"\d{1,6}[A-Za-z]?[ \t]+[^\W\d_]")
 # A street word, or one capital letter abbreviating it in any script ("Ρ. Φεραίου 13").
 _PREFIX_WORD = re.compile(rf"(?:{STREET_PREFIX}|(?-i:[{UPPER}])\.)$", re.IGNORECASE)
 _CORNER_BEFORE = re.compile(r"(?i:\b(?:the[ \t]+)?corner[ \t]+of[ \t]+)$")
@@ -190,12 +194,14 @@ def _word_end(text: str, end: int) -> int:
     return end
 
 
-def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
+def _grow_back(text: str, start: int, lower: bool, block: bool = False,
+               vocab: frozenset[str] = frozenset()) -> int:
     """The start of the address whose recognised part starts at ``start``: back over a
     building number and street words on its line (over the line above when the part
     starts with its unit, "Apt. 5"), to a street word ("Pl.", "via" after a number), to
     the other street of an intersection; for a ``block`` of several lines, back to the
-    start of its first line over capitalised words."""
+    start of its first line over capitalised words. An English word (``vocab``) opening
+    the sentence right before a building number is no part of it ("See | 26 Rue ...")."""
     words: list[tuple[int, str]] = []
     pos, most = start, 5
     if _UNIT_LINE_START.match(text, start) and (m := _LINE_ABOVE.search(text, 0, start)):
@@ -213,6 +219,9 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False) -> int:
                 words and (w[0].isupper() or lower) and words[-1][1] in _GERMAN_ARTICLES):
             break  # (but "An der | Alster", "In den | Wiesen", "an der | alster": a German
             # street's name)
+        if not words and vocab and _NUMBER_THEN_NAME.match(text, start) \
+                and _OPENS_SENTENCE.search(text, 0, m.start()) and common_word(w, vocab):
+            break  # (but "Vienna 1010", a town before its postal code)
         words.append((m.start(), w))
         pos = m.start()
     if len(words) == most:  # a long street name: on to its street word close by
@@ -633,7 +642,7 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
                    if "STREET_ADDRESS" in (a.entity, b.entity) and _GAP.match(gap)
                    and not ("\n" in gap and _CONTACTS & {a.entity, b.entity})
                    and "\n\n" not in gap else None)
-    grown = [Span(_grow_back(text, s.start, lower, "\n" in text[s.start:s.end].strip()),
+    grown = [Span(_grow_back(text, s.start, lower, "\n" in text[s.start:s.end].strip(), words),
                   s.end, s.entity, s.score)
              if s.entity == "STREET_ADDRESS" else s for s in joined]
     return company_lines(text, merge(grown) if grown != joined else joined)

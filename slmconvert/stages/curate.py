@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 25: each has a section in docs/curate.md ("Curate v25: ..."); 25: a number,
+    # 14 to 26: each has a section in docs/curate.md ("Curate v26: ..."); 26: French "à"
+    # and "sous" in streets, a block's street line above a postal code and town, lower-case
+    # names with an initial, no verb before a lower-case name, no sentence's first word
+    # before a building number, no control labels as people; 25: a number,
     # a foreign street word and a particle, a district number ending a line, no agent or
     # team names, compounds, labels under a name, "miss on", "Vol. 122" or headings led
     # by an "-ing" form as people; 24: growing
@@ -237,7 +240,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "25"
+    version = "26"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
