@@ -244,6 +244,8 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     # an English word opening the sentence before the building number is no part of it
     ("See 14 Rue des Tanneurs for the shop.", "See <STREET_ADDRESS_1> for"),
     ("Done. Visit 3 Kestrel Lane next.", "Visit <STREET_ADDRESS_1> next"),
+    # a short surname ending in "u" before a full stop and a count is no Hungarian street
+    ("I spoke to Mr Wu. 2 days later he called back.", "<PERSON_1>. 2 days later"),
 ])
 def test_the_words_around_an_address_are_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:

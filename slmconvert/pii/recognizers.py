@@ -218,15 +218,16 @@ _STREET_TYPES = (
     r"Bypass|Route|Rte|Hollow|Brook|Creek|Station|Manor|Village|Commons|Center|Centre)"
 )
 # Street words that are written as a suffix of the name in many European languages
-# (Rantakatu, Lindenweg, Parklaan, Lindenstrasse, Strandvej ...). Not the Hungarian "út",
-# a word of its own there ("Váci út", :data:`_STREET_AFTER`), and the end of many words
-# elsewhere ("10 phút" is ten minutes in Vietnamese).
+# (Rantakatu, Lindenweg, Parklaan, Lindenstrasse, Strandvej ...). Not the Hungarian "út"
+# and "u.", words of their own there ("Váci út", "Király u. 15", :data:`_STREET_AFTER`)
+# and the end of many words elsewhere ("10 phút" is ten minutes in Vietnamese, "Mr Wu. 2
+# days later").
 _STREET_SUFFIX = (
     r"(?:katu|kuja|tie|polku|kaari|gatan|gata|vägen|vagen|väg|gränd|gade|vej|vei|veien|gaten|"
     r"weg|straße|strasse|str\.|gasse|allee|platz|ring|damm|ufer|laan|straat|plein|kade|dijk|"
     r"gracht|steeg|singel|utca|tér|iela|gatve|tänav|ulica|ulice|cesta|sokak|sokağı|caddesi|"
     r"odos|vegur|gate|gt\.|stræde|torv|plads|vegen|terrasse|bulevardi|väylä|rinne|mäki|ranta|"
-    r"u\.|utca|útja|rkp\.|krt\.)"
+    r"utca|útja|rkp\.|krt\.)"
 )
 # Street words written as a separate word after the name ("Király u. 15", "hegyalja út 98",
 # "Kask iela 14"), where the name itself may be lower-case.

@@ -206,8 +206,8 @@ class CurateStage(Stage):
     # 14 to 26: each has a section in docs/curate.md ("Curate v26: ..."); 26: French "à"
     # and "sous" in streets, a block's street line above a postal code and town, lower-case
     # names with an initial, no verb before a lower-case name, no sentence's first word
-    # before a building number, no control labels as people; 25: a number,
-    # a foreign street word and a particle, a district number ending a line, no agent or
+    # before a building number, no control labels as people, "Wu. 2" is no street; 25:
+    # a number, a foreign street word and a particle, a district number ending a line, no agent or
     # team names, compounds, labels under a name, "miss on", "Vol. 122" or headings led
     # by an "-ing" form as people; 24: growing
     # reads the visible text, abbreviated street words and particles do not end or start
