@@ -221,7 +221,7 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False,
             # street's name)
         if not words and vocab and _NUMBER_THEN_NAME.match(text, start) \
                 and _OPENS_SENTENCE.search(text, 0, m.start()) and common_word(w, vocab):
-            break  # (but "Vienna 1010", a town before its postal code)
+            break  # "See | 26 Rue ...": the sentence's verb, not the street's name
         words.append((m.start(), w))
         pos = m.start()
     if len(words) == most:  # a long street name: on to its street word close by
