@@ -183,6 +183,19 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     ("Send to:\n\n817 Tienne à Vaux 12\nOSTBY", ["Tienne", "OSTBY"]),
     ("Send to:\n\n6 Mont sous Vaux 4\nOSTBY", ["Mont", "OSTBY"]),
     ("Ship to\n5 Mont sous Vaux 12\n5030 Gembloux", ["Mont", "Vaux"]),
+    # Italian "via" (an English word too) before a particle with its article
+    ("the parcel waits at via degli orti 14", ["orti", "14"]),
+    ("send the spare keys to via delle mimose 3, thanks", ["mimose"]),
+    # a street word and five words of a name before the house number
+    ("ship to 77 rua doutor josé alves de lima 908\nbraga", ["doutor", "alves", "lima"]),
+    # the name heading a lower-case address block, a company line between
+    ("tavo lindqvist\nbrannoc logistics ab\n12 tarvolagen 4\nsuite 3\nostby",
+     ["tavo", "lindqvist", "tarvolagen"]),
+    ("> orvel k brannoc\n> 40 kestrelgatan 9\n> ostby", ["orvel", "brannoc"]),
+    # a named company's address, and a German street led by "An der" after a cue
+    ("Their office: address of Brannoc NV is 841 San Tavo 54, la Pobla Orvel, Spain",
+     ["Tavo", "Pobla", "Orvel", "Spain"]),
+    ("Our depot sits on the far side of An der Kestrelbrucke 10.", ["An der", "Kestrel"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -246,6 +259,15 @@ def test_an_address_that_ends_a_sentence_stops_at_its_full_stop(scrubber: Scrubb
     ("Done. Visit 3 Kestrel Lane next.", "Visit <STREET_ADDRESS_1> next"),
     # a short surname ending in "u" before a full stop and a count is no Hungarian street
     ("I spoke to Mr Wu. 2 days later he called back.", "<PERSON_1>. 2 days later"),
+    # a preposition after "address" is no word of the street
+    ("Keep the billing address with 4 Kestrel Lane on file.", "address with <STREET_ADDRESS_1>"),
+    ("Can you switch my address to 9 Wren Street before Friday?", "address to <STREET"),
+    ("The address for the refund is 12 Wren Street, Ostby.", "refund is <STREET_ADDRESS_1>"),
+    # "via" and a particle with no street's name: no street
+    ("press it via del 2 times", "via del 2 times"),
+    # lines of English words or software above a count head no address block
+    ("uses pandas\n3 rows", "uses pandas"),
+    ("step two\n3 eggs", "step two"),
 ])
 def test_the_words_around_an_address_are_no_part_of_it(
         scrubber: Scrubber, text: str, kept: str) -> None:

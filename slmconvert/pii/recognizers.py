@@ -551,7 +551,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+(?:{_ANY_WORD}\s+){{0,4}}?{_NUM}\.?"
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+(?:{_ANY_WORD}\s+){{0,5}}?{_NUM}\.?"
             rf"(?!\w)|"
             # a house number, the street word and a particle: the next word is the
             # street's name in any case ("8 rue du vieux Moulin")
@@ -565,6 +565,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate=lambda v: not any(sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1', '8 rue du vieux Moulin'."),
+    Rule("street_via", "STREET_ADDRESS",
+         _c(rf"(?<![\w-])(?:{_NUM},?[ \t]+)?(?i:via)[ \t]+(?:del|dei|degli|della|delle|dello)"
+            rf"[ \t]+(?:{_ANY_WORD}[ \t]+){{1,4}}?{_NUM}(?!\w)"), 0.55,
+         description="An Italian street in any case: 'via' (an English word too), an "
+                     "Italian particle with its article ('del', 'della', 'dei'...; not 'di', "
+                     "which English texts use for dependency injection), the name and a "
+                     "number: 'via delle rose 12'."),
     Rule("street_number_then_type", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_CAP}\s+{_NUM}\s+"
             r"(?i:street|road|avenue|lane)\b"),
@@ -652,20 +659,29 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="PO boxes ('PO Box 12', 'Postbox 12', 'Postboks 12', 'Postfach 12') and "
                      "military (APO/FPO/DPO) addresses."),
     Rule("address_context", "STREET_ADDRESS",
-         _c(r"(?i:\baddress(?:\s+is)?|\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
+         # after what the address is of: "address of Acme Ltd is", "address for billing is"
+         _c(r"(?i:\baddress\s+(?:of|for)\s+[^\n.;:!?]{1,40}?\s+is|\baddress(?:\s+is)?|"
+            r"\blives?\s+(?:at|on)|\blived\s+(?:at|on)|\breside[sd]?\s+at|"
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
             r"\bside\s+of)\s*[:\-]?"
-            r"\s*(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})"
+            # "address to", "address with": the preposition before the value, not in it
+            r"\s*(?:(?i:to|with|for|from|in|at|on|of|by|as|near)\s+)?"
+            r"(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})"
             r"(?:\d(?=[\w/-]*,?(?:[ \t]+\d[\w/-]*,?)*[ \t]+"
             r"(?!(?:but|and|or|so|yet|then|which|that)\b)[^\W\d_])|"
-            r"(?:[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b"
+            # a name and a number, no function word in the name ("address with 476 ...",
+            # "address for the invoice is 3577 ...")
+            r"(?:(?!(?:to|with|for|from|in|at|on|of|by|as|near|the|an?|is|are|was|were|"
+            r"be|my|our|your|his|her|their|its|this|that|it)\s)"
+            r"[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b"
             r"(?![.,]\d))"
             r"[^\n;]{0,80}?)"
             r"(?=\s*(?:\n\n|[.;!?](?:\s|$)|$| and | but ))"), 0.6,
-         description="Text after 'address:', 'lives at', 'ship to', 'is at' that starts with "
-                     "a number and a word (not a time, a coordinate or a bare count: 'is at "
-                     "41, but'), or with a name and a house number ('lives on Lipowa 12'; not "
-                     "'at coordinates 37.77')."),
+         description="Text after 'address:', 'lives at', 'ship to', 'is at', 'address of "
+                     "Acme Ltd is' that starts with a number and a word (not a time, a "
+                     "coordinate or a bare count: 'is at 41, but'), or with a name and a house "
+                     "number ('lives on Lipowa 12'; not 'at coordinates 37.77'); a preposition "
+                     "after 'address' ('address with 4 ...') is no part of it."),
     Rule("street_on_foreign", "STREET_ADDRESS",
          _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
             r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -781,6 +797,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                                                  for w in v.split()[::2]),
          description="The same in a text with no capital letter, anywhere, when neither "
                      "name is an English word: 'a tavo k. lindqvist concert'."),
+    Rule("person_block_head_lower", "PERSON",
+         _c(r"(?m)^[ \t>]*(?P<v>[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+(?:[ \t]+(?:[a-z]\.?|"
+            r"[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+)){1,2})[ \t]*"
+            r"(?=\n(?:[ \t>]*[^\n]{0,60}\n){0,2}[ \t>]*\d{1,6}[ \t]+[^\W\d_])"), 0.5,
+         lower_text_only=True,
+         validate_words=lambda v, words: _unknown_name_line(v, words),
+         description="The head of an address block in a text with no capital letter: a "
+                     "line of two or three words, initials aside, none an English word nor "
+                     "software, at most two lines above a line that starts with a house "
+                     "number ('tavo lindqvist\\n12 tarvolagen 4\\n...')."),
     Rule("person_intro_lower", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
             r"name\s+is)\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+(?!(?:but|and|or|so)\b)[^\W\d_][\w'’-]+)?)"
@@ -1705,6 +1731,15 @@ def tech_names() -> frozenset[str]:
     people (``tech_names.txt``; see its header)."""
     text = (resources.files("slmconvert.pii") / "tech_names.txt").read_text(encoding="utf-8")
     return frozenset(w.strip() for w in text.splitlines() if w.strip() and w[0] != "#")
+
+
+def _unknown_name_line(value: str, words: frozenset[str]) -> bool:
+    """Two or more words of three letters or more, initials aside, none an English word
+    nor software: "tavo k lindqvist" (not "uses pandas")."""
+    parts = value.split()
+    return sum(len(w) > 2 for w in parts) >= 2 and all(
+        len(w.rstrip(".")) == 1 or not (common_word(w, words) or w in tech_names())
+        for w in parts)
 
 
 def given_name(word: str) -> bool:

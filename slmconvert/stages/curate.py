@@ -203,7 +203,9 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 26: each has a section in docs/curate.md ("Curate v26: ..."); 26: French "à"
+    # 14 to 27: each has a section in docs/curate.md ("Curate v27: ..."); 27: 290 more
+    # common given names, the head of a lower-case address block, Italian "via delle", no
+    # preposition or function word inside an "address ..." value; 26: French "à"
     # and "sous" in streets, a block's street line above a postal code and town, lower-case
     # names with an initial, no verb before a lower-case name, no sentence's first word
     # before a building number, no control labels as people, "Wu. 2" is no street; 25:
@@ -240,7 +242,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "26"
+    version = "27"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
