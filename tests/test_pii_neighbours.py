@@ -369,3 +369,18 @@ def test_an_intersection_before_a_word_of_time_is_one_address(
         scrubber: Scrubber, text: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert " at <STREET_ADDRESS_1> " in out and out.count("<") == 1, out
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("my son mateo starts school next week", "mateo"),
+    ("i think my daughter saanvi loves school", "saanvi"),
+])
+def test_a_verb_ends_an_organisations_name_in_lower_case(
+        scrubber: Scrubber, text: str, name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out and "school" in out, out
+
+
+def test_an_organisation_in_lower_case_is_still_no_person(scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("the harlow orchestra plays tonight")
+    assert "harlow orchestra" in out, out

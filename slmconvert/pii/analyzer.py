@@ -225,8 +225,8 @@ class Detector:
         self.min_threshold = min([cfg.score_threshold, *cfg.thresholds.values()])
 
     def _spans(self, text: str, r: Any, orgs: frozenset[int],
-               places: frozenset[tuple[int, int]] = frozenset(), doc: Any = None
-               ) -> list[Span]:
+               places: frozenset[tuple[int, int]] = frozenset(), doc: Any = None,
+               verbs: frozenset[int] = frozenset()) -> list[Span]:
         """The spans of one result. A "person" is cut at line breaks (NER runs a name into
         the job title on the next line), each line's part trimmed to its name and dropped
         when it is a path, code, an organisation, a place, a product or a title."""
@@ -252,7 +252,7 @@ class Detector:
             if start >= end or in_path(text, start, end) or code_like(value) \
                     or all(w in particles.PEOPLE for w in value.split()) \
                     or _NOT_A_NAME_CJK.search(text, start, end) \
-                    or rec.not_a_person(text, start, end, orgs, self.words, places) \
+                    or rec.not_a_person(text, start, end, orgs, self.words, places, verbs) \
                     or (_LABEL_AFTER.match(text, end) and rec.field_label(text[start:end])) \
                     or rec.label_phrase(text, start, end, self.words):
                 continue  # the last two: a field label NER ran into ("Phone:", "Date of birth:")
@@ -314,8 +314,10 @@ class Detector:
                                  if e.label_ in ("ORG", "ORGANIZATION"))
                 places = frozenset((e.start_char, e.end_char) for e in artifacts.entities
                                    if e.label_ in ("GPE", "LOC", "LOCATION"))
+                # where the tagger saw a verb: "mateo starts school" names no school
+                verbs = frozenset(t.idx for t in artifacts.tokens if t.pos_ in ("VERB", "AUX"))
                 found = [s for r in results if r.score >= self.cfg.threshold(r.entity_type)
-                         for s in self._spans(text, r, orgs, places, artifacts.tokens)]
+                         for s in self._spans(text, r, orgs, places, artifacts.tokens, verbs)]
                 self._cache[original] = found if kept is None else [
                     Span(*in_original(kept, s.start, s.end), s.entity, s.score, s.guess)
                     for s in found]

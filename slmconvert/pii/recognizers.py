@@ -981,13 +981,14 @@ _LEGAL_FORMS = {
 }
 
 
-def org_like(text: str, start: int, end: int, org_starts: frozenset[int] = frozenset()
-             ) -> bool:
+def org_like(text: str, start: int, end: int, org_starts: frozenset[int] = frozenset(),
+             verbs: frozenset[int] = frozenset()) -> bool:
     """A "name" that holds or is followed by an organisation or venue word ("Harlow
     Orchestra", "Hilton Garden Inn", "Acme Ltd", "the Acme website"), or that is
     described as one ("Acme is a small consultancy"). ``org_starts``: where NER found an
     organisation; one that starts right after the name is the person's employer
-    ("Ines Moreau Acme Holdings Inc." on a business card)."""
+    ("Ines Moreau Acme Holdings Inc." on a business card). ``verbs``: where the tagger
+    saw a verb, which ends an organisation's name ("my son mateo starts school")."""
     words = re.findall(r"[^\W\d_]+", text[start:end].lower())
     if any(w in _ORG_WORDS or w in _LEGAL_FORMS for w in words):
         return True
@@ -999,6 +1000,10 @@ def org_like(text: str, start: int, end: int, org_starts: frozenset[int] = froze
         m = _NAME_OR_JOIN.match(text, pos)
         if not m or m.start(1) in org_starts:
             return False  # NER put the organisation next to the name, not around it
+        if m.start(1) in verbs and m.group(1).islower():
+            # the sentence goes on: "mateo starts school" (a capitalised word tagged a
+            # verb may still name the organisation: "Acme Trading Ltd")
+            return False
         w, pos = m.group(1), m.end()
         if _legal_form(w) or (w.lower() in _ORG_WORDS and (w[0].isupper() or lower)):
             return True
@@ -1397,14 +1402,16 @@ def town_line(text: str, start: int, end: int, places: frozenset[tuple[int, int]
 
 def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = frozenset(),
                  words: frozenset[str] = frozenset(),
-                 places: frozenset[tuple[int, int]] = frozenset()) -> bool:
+                 places: frozenset[tuple[int, int]] = frozenset(),
+                 verbs: frozenset[int] = frozenset()) -> bool:
     """A span NER or a rule called a person that is an organisation, a place, a product,
     a title or a code: :func:`org_like`, :func:`place_or_org_context`, a model number or
     a technical noun after it, ordinary words in quotes with no given name ('"Quiet
     Harbour Blues"'), two or three capitals alone ("AS", "LH"), or a word agent traffic
     uses for something else (:func:`not_a_name_in_traffic`)."""
     value = text[start:end]
-    return (org_like(text, start, end, org_starts) or place_or_org_context(text, start, end)
+    return (org_like(text, start, end, org_starts, verbs)
+            or place_or_org_context(text, start, end)
             or bool(_THING_AFTER.match(text, end)) or bool(_PLACE_OR_JOB_AFTER.match(text, end))
             or title_line(text, start, end) or town_line(text, start, end, places)
             or mentioned_or_modifier(text, start, end)

@@ -203,9 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 27: each has a section in docs/curate.md ("Curate v27: ..."); 27: 290 more
+    # 14 to 27: each has a section in docs/curate.md ("Curate v27: ..."); 27: 304 more
     # common given names, the head of a lower-case address block, Italian "via delle", no
-    # preposition or function word inside an "address ..." value; 26: French "à"
+    # preposition or function word inside an "address ..." value, a verb ends an
+    # organisation's name in lower case; 26: French "à"
     # and "sous" in streets, a block's street line above a postal code and town, lower-case
     # names with an initial, no verb before a lower-case name, no sentence's first word
     # before a building number, no control labels as people, "Wu. 2" is no street; 25:
