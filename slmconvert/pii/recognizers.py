@@ -255,6 +255,10 @@ def _english_ending_like_a_street(word: str, words: frozenset[str]) -> bool:
     bare = word.rstrip(".")
     return bare.lower() in stop_words() or (bare.islower() and ordinary_word(bare, words))
 
+# Prepositions between "address" and its value ("address with 4 ...", "address to 9 ..."):
+# read before the value, never a word of it.
+_ADDRESS_PREPOSITIONS = "to|with|for|from|in|at|on|of|by|as|near"
+
 STREET_PREFIX = (
     r"(?:Rua|Rúa|R\.|C/|Via|Viale|Vicolo|Corso|Piazza|Piazzale|Largo|Strada|Rue|Avenue|Boulevard|Bd|"
     r"Chemin|Allée|Impasse|Place|Quai|Cours|Route|Calle|Carrer|Avenida|Av\.|Paseo|Plaza|Camino|"
@@ -665,13 +669,13 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"\blocated\s+at|\bship(?:ped)?\s+to|\bdeliver(?:ed|y)?\s+to|\bmoved\s+to|\bis\s+at|"
             r"\bside\s+of)\s*[:\-]?"
             # "address to", "address with": the preposition before the value, not in it
-            r"\s*(?:(?i:to|with|for|from|in|at|on|of|by|as|near)\s+)?"
+            rf"\s*(?:(?i:{_ADDRESS_PREPOSITIONS})\s+)?"
             r"(?P<v>(?!\d{1,2}[:.]\d\d\b|\d+\.\d{3,})"
             r"(?:\d(?=[\w/-]*,?(?:[ \t]+\d[\w/-]*,?)*[ \t]+"
             r"(?!(?:but|and|or|so|yet|then|which|that)\b)[^\W\d_])|"
             # a name and a number, no function word in the name ("address with 476 ...",
             # "address for the invoice is 3577 ...")
-            r"(?:(?!(?:to|with|for|from|in|at|on|of|by|as|near|the|an?|is|are|was|were|"
+            rf"(?:(?!(?:{_ADDRESS_PREPOSITIONS}|the|an?|is|are|was|were|"
             r"be|my|our|your|his|her|their|its|this|that|it)\s)"
             r"[^\W\d_][\w'’.-]*\s+){1,3}\d{1,5}[A-Za-z]?\b"
             r"(?![.,]\d))"
