@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 
 from slmconvert.pii.config import PiiConfig
-from slmconvert.pii.recognizers import RULES, name_neighbour
+from slmconvert.pii.recognizers import RULES, name_neighbour, trim_person
 from slmconvert.pii.scrubber import Scrubber
-from slmconvert.pii.spans import Span, people
+from slmconvert.pii.spans import Span, block_heads, people
 
 
 def grown(text: str, name: str, others: list[Span] | None = None) -> list[str]:
@@ -196,6 +196,19 @@ def test_a_sentence_after_an_address_is_not_taken_into_it(scrubber: Scrubber) ->
     ("Their office: address of Brannoc NV is 841 San Tavo 54, la Pobla Orvel, Spain",
      ["Tavo", "Pobla", "Orvel", "Spain"]),
     ("Our depot sits on the far side of An der Kestrelbrucke 10.", ["An der", "Kestrel"]),
+    # the word for a region's kind after its name, whatever comes next
+    ("Ship the drums to 9 Lipová 4 Apt. 2 Horní Orvel Zlínský kraj for the band.", ["kraj"]),
+    # Basque and Czech street words after the name
+    ("We met at Orbelaun kalea 7 after lunch", ["Orbelaun", "kalea"]),
+    ("Drop the key at Tarvolovo náměstí 14 please", ["Tarvolovo", "14"]),
+    # a postal code with letters in lower case after its label
+    ("ok my postcode is k2p 1l4 if that helps", ["k2p", "1l4"]),
+    # a nickname in quotes inside a lower-case street's name
+    ('deliver it to ul. gen. tarvola orvelskiego "kestrel" 12, torun', ["kestrel", "12"]),
+    # Portuguese "r" (rua) after a preposition, a name no dictionary knows
+    ("the cab drops you at 185 r orvalho tarvela 46 st.", ["orvalho", "tarvela", "46"]),
+    # the head of a lower-case address block whose line starts with a unit's number
+    ("> orvel k brannoc\n> 5521 40 kestrel street\n> ostby", ["orvel", "brannoc"]),
 ])
 def test_every_part_of_an_address_is_scrubbed(
         scrubber: Scrubber, text: str, parts: list[str]) -> None:
@@ -369,6 +382,87 @@ def test_an_intersection_before_a_word_of_time_is_one_address(
         scrubber: Scrubber, text: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert " at <STREET_ADDRESS_1> " in out and out.count("<") == 1, out
+
+
+@pytest.mark.parametrize("text", [
+    # a kinship noun before slang, a verb or software
+    "my brother bro said hi",
+    "my son loves lego and trains",
+    "my partner pandas script crashed",
+    # a list after a noun only people are, with no person in it
+    "our friends brought wine, cheese and bread.",
+    "the authors compared pandas, polars and duckdb",
+    # the possessive of software or of a common noun
+    "Python's email module parses the headers.",
+    "The Hotel's address is printed on the card.",
+    "Open Outlook's address book and search.",
+    # the R language before a version or a count
+    "this build depends on r dplyr 1.0 and nothing else",
+    "I work in r studio 2 days a week",
+])
+def test_what_only_looks_like_a_name_or_a_street_stays(scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out == text, out
+
+
+def test_a_kinship_noun_before_an_unknown_word_names_someone(scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("please take my daughter ilsabet off the list")
+    assert "ilsabet" not in out, out
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("Thanks to my colleagues Orvelle, Patton and Long for the review.",
+     ["Orvelle", "Patton", "Long"]),
+    ("the co-founders were kestrin, tavo and marsh", ["kestrin", "tavo", "marsh"]),
+])
+def test_a_list_after_a_noun_only_people_are_is_a_list_of_people(
+        scrubber: Scrubber, text: str, names: list[str]) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert [n for n in names if n in out] == [], out
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("Do you still have Florence's phone number?", "Florence"),   # a city too
+    ("Could you send me Ember's phone number?", "Ember"),          # a word too
+    ("Here it is: Dakota's address", "Dakota"),
+])
+def test_whose_address_phone_or_family_names_a_person(
+        scrubber: Scrubber, text: str, name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out, out
+
+
+@pytest.mark.parametrize(("text", "heads"), [
+    # a company line between, or a blank line
+    ("Ohual Toledo\nUnilever\n0712 Brunngasse 50\n Suite 3", ["Ohual Toledo"]),
+    ("> Roman K. Velikar\n>\n> 575 Rua Tarvola 12\n> Apt. 3", ["Roman K. Velikar"]),
+    # English words, software, a company: no addressee
+    ("Head Office\n12 Harbour Lane\nWestport", []),
+    ("Pandas Support\n12 Harbour Lane\nWestport", []),
+    ("Brannoc Logistics\n12 Harbour Lane\nWestport", []),
+    # three lines up is too far
+    ("Ohual Toledo\nUnilever\nFloor 2\n0712 Brunngasse 50", []),
+])
+def test_the_line_heading_an_address_block_is_its_addressee(
+        scrubber: Scrubber, text: str, heads: list[str]) -> None:
+    start = next(i for i in range(len(text)) if text[i].isdigit()
+                 and (i == 0 or text[i - 1] in "\n >"))
+    found = block_heads(text, [Span(start, len(text), "STREET_ADDRESS", 0.6)],
+                        scrubber.detector.words)
+    assert [text[s.start:s.end] for s in found if s.entity == "PERSON"] == heads
+
+
+@pytest.mark.parametrize(("span", "kept"), [
+    ("Orvela K Tarnby of Brannoc Holdings Inc.", "Orvela K Tarnby"),
+    ("Ilse van der Tarn of Kestrel Systems", "Ilse van der Tarn"),
+    ("University of Tarvola Hospital", "University of Tarvola Hospital"),  # no name before
+    ("Orvela Tarnby of Ostby", "Orvela Tarnby of Ostby"),  # no firm after
+])
+def test_a_person_ner_ran_into_the_firm_they_are_of_is_cut_before_it(
+        scrubber: Scrubber, span: str, kept: str) -> None:
+    text = span + " won the award this year."
+    a, b = trim_person(text, 0, len(span), scrubber.detector.words)
+    assert text[a:b] == kept
 
 
 @pytest.mark.parametrize(("text", "name"), [

@@ -234,7 +234,10 @@ _STREET_SUFFIX = (
 _STREET_AFTER = (r"(?:u\.|utca|út|útja|tér|iela|gatve|tänav|sokak|caddesi|odos|str\.?|gate|gata|"
                  r"ulica|cesta|gatan|vei|veg|vegen|veien|vej|gade|allé|terrasse|plass|torg|stræde|straße|"
                  r"strasse|weg|laan|straat|rakpart|rkp\.|körút|krt\.|fasor|köz|sétány|kapu|"
-                 r"põik|puiestee|pst\.|maantee|mnt\.)")
+                 r"põik|puiestee|pst\.|maantee|mnt\.|"
+                 # Basque, Lithuanian, Czech and Slovak: "Boriñaur enparantza 29"
+                 r"kalea|etorbidea|hiribidea|enparantza|pasealekua|bidea|gatvė|prospektas|"
+                 r"alėja|náměstí|nábřeží|třída|námestie|nábrežie|trieda)")
 _SUFFIXED = rf"(?:['’]s-)?[^\W\d_][\w'’-]*?(?i:{_STREET_SUFFIX})"  # (Dutch "'s-Gravenweg")
 _ENDS_LIKE_A_STREET = re.compile(_SUFFIXED)
 _STREET_WORD = re.compile(rf"(?i:{_STREET_SUFFIX})")
@@ -555,8 +558,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
                      "Abril 2041'."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
-         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+(?:{_ANY_WORD}\s+){{0,5}}?{_NUM}\.?"
-            rf"(?!\w)|"
+         # (a quoted word in the name is a nickname: 'ul. gen. jana kowala "grota" 4')
+         _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+"
+            rf"(?:(?:{_ANY_WORD}|[\"“„]{_ANY_WORD}[\"”])\s+){{0,6}}?{_NUM}\.?(?!\w)|"
             # a house number, the street word and a particle: the next word is the
             # street's name in any case ("8 rue du vieux Moulin")
             rf"(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})(?:[ \t]+{_PARTICLE})+"
@@ -576,6 +580,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "Italian particle with its article ('del', 'della', 'dei'...; not 'di', "
                      "which English texts use for dependency injection), the name and a "
                      "number: 'via delle rose 12'."),
+    Rule("street_r", "STREET_ADDRESS",
+         _c(rf"(?i:\b(?:on|at|to|from|in))[ \t]+(?P<v>(?:{_NUM},?[ \t]+)?[rR]\.?[ \t]+"
+            rf"(?P<name>{_ANY_WORD}(?:[ \t]+{_ANY_WORD}){{0,3}}?)[ \t]+{_NUM}(?![\w.]*\d))"),
+         0.5,
+         unknown="name",
+         description="Portuguese 'r' (rua) after 'on', 'at', 'to', 'from' or 'in', with a "
+                     "name no English dictionary knows and no software is named by, and a "
+                     "number: 'on r tarvães 39' (not 'on r dplyr 1.0' nor 'in r studio 2')."),
     Rule("street_number_then_type", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_CAP}\s+{_NUM}\s+"
             r"(?i:street|road|avenue|lane)\b"),
@@ -765,9 +777,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "k2p 1l4.'"),
     Rule("postal_labelled", "STREET_ADDRESS",
          _c(r"(?i:\bzip(?:\s*code)?|\bpostal\s*code|\bpost\s*code|\bpostcode)\s*(?:is\s+)?[:#]?\s*"
-            rf"(?P<v>{POSTAL_ALNUM}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"), 0.6,
-         description="A postal code of any national shape after its label: 'ZIP: 48213', "
-                     "'postal code 123 45', 'postcode SW1A 1AA'."),
+            rf"(?P<v>{POSTAL_ALNUM}|{POSTAL_ALNUM_LOWER}|\d{{2,6}}(?:[- ]\d{{2,4}})?)(?![\w-])"),
+         0.6, description="A postal code of any national shape and case after its label: "
+                          "'ZIP: 48213', 'postal code 123 45', 'postcode SW1A 1AA', 'postcode "
+                          "sw1a 1aa'."),
     # --- people (spaCy NER does most of the work)
     Rule("person_title", "PERSON",
          _c(rf"(?<!\w)(?i:{'|'.join(FORMS_OF_ADDRESS)})\.?\s+"
@@ -804,13 +817,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_block_head_lower", "PERSON",
          _c(r"(?m)^[ \t>]*(?P<v>[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+(?:[ \t]+(?:[a-z]\.?|"
             r"[a-zß-öø-ÿā-ž][a-zß-öø-ÿā-ž'’-]+)){1,2})[ \t]*"
-            r"(?=\n(?:[ \t>]*[^\n]{0,60}\n){0,2}[ \t>]*\d{1,6}[ \t]+[^\W\d_])"), 0.5,
+            r"(?=\n(?:[ \t>]*[^\n]{0,60}\n){0,2}[ \t>]*\d{1,6}(?:[ \t]+\d{1,6})?[ \t]+[^\W\d_])"),
+         0.5,
          lower_text_only=True,
          validate_words=lambda v, words: _unknown_name_line(v, words),
          description="The head of an address block in a text with no capital letter: a "
                      "line of two or three words, initials aside, none an English word nor "
                      "software, at most two lines above a line that starts with a house "
-                     "number ('tavo lindqvist\\n12 tarvolagen 4\\n...')."),
+                     "number, or a unit's and a house's ('tavo lindqvist\\n12 tarvolagen "
+                     "4\\n...')."),
     Rule("person_intro_lower", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\bcall\s+me|\bcalls\s+me|\b(?:maiden|last|first|family)\s+"
             r"name\s+is)\s+(?P<v>[^\W\d_][\w'’-]+(?:\s+(?!(?:but|and|or|so)\b)[^\W\d_][\w'’-]+)?)"
@@ -888,9 +903,10 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A name after a kinship or role noun: 'my son Tomas', 'her boss Ines'."),
     Rule("person_kin_lower", "PERSON",
          _c(rf"\b(?:my|our|his|her|their|your)\s+{_KIN}\s+(?P<v>[^\W\d_][\w'’-]+)"), 0.5,
-         lower_text_only=True, validate=lambda v: given_name(v),
+         lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
          description="The same in a text with no capital letter, when the word is a common "
-                     "given name: 'my son mateo'."),
+                     "given name or no English word nor software: 'my son mateo', 'my "
+                     "daughter ilsabet'."),
     Rule("person_is_a_person", "PERSON",
          _c(r"(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž]"
             r"[\w'’-]+)?)[ \t]+(?:is|was)[ \t]+(?:a|an|such[ \t]+a)[ \t]+(?:[a-z]+[ \t]+){0,2}?"
@@ -915,6 +931,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS,
          description="The recipient's name heading an address: 'Ship to: Ines Moreau, 12 "
                      "Harbour Lane'."),
+    Rule("person_possessive", "PERSON",
+         _c(r"(?<![\w'’-])(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
+            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+)?)"
+            r"['’]s[ \t]+(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal)"
+            r"[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
+            r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
+            r"parents|boyfriend|girlfriend|"
+            r"fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname)\b(?![ \t]+book)"), 0.5,
+         validate=lambda v: _possessor(v),
+         description="Whose address, phone number, birthday or family: 'here is Auriel's "
+                     "address', 'Tavi's wife' (no software, organisation or place word)."),
     Rule("person_intro", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\b(?:sur|(?:first|last|family|given)\s+)?name"
             r"(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:|\?)?|\bi\s+am|\bi'm|"
@@ -1510,14 +1537,17 @@ _GREETING_IN_SPAN = re.compile(rf"(?i:{_GREETINGS}|dear)[ \t,]+(?=[^\W\d_])")
 
 
 _NUMBER_IN_SPAN = re.compile(r"[ \t]+\d{1,6}$")
+_OF_IN_SPAN = re.compile(r"[ \t]+of[ \t]+")
 
 
 def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozenset()
                 ) -> tuple[int, int]:
     """A "person" span that NER ran across a field label or a greeting, cut to what follows
-    it ('Answer:"Quiet Harbour' -> 'Quiet Harbour', "Hello Elena" -> "Elena"), or into
-    a number after a word shaped like a name ("Anna 5" -> "Anna"; not "AF 2205"). A name
-    before the colon is no label ('Ines:"I am Tom' stays whole)."""
+    it ('Answer:"Quiet Harbour' -> 'Quiet Harbour', "Hello Elena" -> "Elena"), into
+    a number after a word shaped like a name ("Anna 5" -> "Anna"; not "AF 2205"), or into
+    the company the person is "of" ("Ines K Moreau of Brannoc Ltd" -> "Ines K Moreau"; not
+    "University of Oslo", whose head is no name). A name before the colon is no label
+    ('Ines:"I am Tom' stays whole)."""
     m = _LABEL_IN_SPAN.match(text, start, end)
     if m and m.end() < end and ordinary_word(text[start:text.index(":", start)].strip(), words):
         return m.end(), end
@@ -1527,6 +1557,12 @@ def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozens
     m = _NUMBER_IN_SPAN.search(text, start, end)
     if m and title_name_word((text[start:m.start()].split() or [""])[-1]):
         return start, m.start()  # "Give Anna 5 apples": NER ran the name into the count
+    m = _OF_IN_SPAN.search(text, start, end)
+    if m and any(_legal_form(w) or w.lower().strip(".,") in _ORG_WORDS
+                 for w in text[m.end():end].split()) and any(
+            given_name(w) or not ordinary_word(w, words)
+            for w in text[start:m.start()].split() if len(w) > 1):
+        return start, m.start()  # "Ines Moreau of Brannoc Ltd": the person, not the firm
     return start, end
 
 
@@ -1751,6 +1787,20 @@ def _unknown_name_line(value: str, words: frozenset[str]) -> bool:
     return sum(len(w) > 2 for w in parts) >= 2 and all(
         len(w.rstrip(".")) == 1 or not (common_word(w, words) or w in tech_names())
         for w in parts)
+
+
+def _possessor(value: str) -> bool:
+    """Words that can name the person whose address or family a possessive gives: name
+    words (:func:`name_neighbour`), no software ("Python's", "Gmail's")."""
+    return all(name_neighbour(w) and w.lower() not in tech_names() for w in value.split())
+
+
+def _kin_name(word: str, words: frozenset[str]) -> bool:
+    """A common given name, or a word of four letters or more that is no English word nor
+    software, given a vocabulary to tell: "mateo", "ilsabet" (not "bro", "lego",
+    "pandas")."""
+    return given_name(word) or (bool(words) and len(word) > 3 and not common_word(word, words)
+                                and word not in tech_names())
 
 
 def given_name(word: str) -> bool:

@@ -92,6 +92,10 @@ _LOWER_TO_POSTCODE = re.compile(
 # on: :func:`_place_word`).
 _LOWER_PLACE_WORD = re.compile(rf"[ \t]+(?P<seg>[a-zß-öø-ÿā-ž][\w'’-]{{2,}})"
                                rf"(?=[ \t]*(?:$|[\n,;!?)])|\.(?:\s|$)|[ \t]+[{UPPER}])")
+# So is the word for a region's kind after its name, whatever follows: "Plzeňský kraj for
+# ...", "Stockholms län", "Pest megye".
+_REGION_WORD = re.compile(r"[ \t]+(?P<seg>kraj|krai|län|megye|vármegye|oblast|okres|županija|"
+                          r"județ|judet|край|область|област)(?!\w)")
 _CAPITALISED_LAST = re.compile(rf"(?:^|(?<=[\s,]))[{UPPER}][^\W\d_]+$")
 # In a text with no capital letter, a two-letter state and a ZIP code after a comma close
 # the address, whatever word the state spells: "..., kelby, or 97201", "..., in 46201";
@@ -286,6 +290,13 @@ _NAME_FIELD = re.compile(r"(?im)^[ \t>*-]*(?:(?:full|first|last|given|family|sur
                          r"(?P<v>[^\W\d_][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*$")
 _LIST_ITEM = r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
 _NAME_LIST = re.compile(rf"{_LIST_ITEM}(?:,\s*{_LIST_ITEM})+,?\s+(?:and|or|&)\s+{_LIST_ITEM}")
+# A plural noun that only people are, shortly before a list: its members are people,
+# whatever NER called them ("our three founders: Ines, Costa and Long").
+_PEOPLE_BEFORE_LIST = re.compile(
+    r"(?i:\b(?:(?:co-?)?founders|authors|co-?authors|speakers|guests|friends|children|kids|"
+    r"sons|daughters|siblings|brothers|sisters|colleagues|co-?workers|cousins|grandchildren|"
+    r"parents|panell?ists|attendees|teammates|roommates|classmates|neighbou?rs)\b)"
+    r"[^.!?\n]{0,24}$")
 _LIST_ITEM_LOWER = r"[^\W\d_][\w'’-]+"
 _NAME_LIST_LOWER = re.compile(rf"{_LIST_ITEM_LOWER}(?:,\s*{_LIST_ITEM_LOWER})+,?\s+(?:and|or|&)\s+"
                               rf"{_LIST_ITEM_LOWER}")
@@ -372,7 +383,8 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = (),
     a neighbouring title-case word (:func:`_name_neighbours`) and, in lower-case prose, a
     given name before it ('maria okonjo'); call every member of a list a person when two
     of its members are people, or one is and every other is a possible name word with
-    no organisation or place in the list; call the capitalised name joined to a person
+    no organisation or place in the list or after a noun only people are ("our founders:
+    Ines, Costa and Long", in any case); call the capitalised name joined to a person
     by "and" ("Okafor and Lindqvist") a person too (not an abstract noun, ``words``
     being the English vocabulary: "Dev & Integration"), and the other of two one-word names
     a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at Tavi")."""
@@ -385,7 +397,9 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = (),
         members = [m.group()[a:b] for a, b in items]
         if len(hits) >= 2 or (hits and not lower and all(  # "our founders: Ines, Hall and White"
                 name_neighbour(w) for w in members) and not any(
-                o.start < m.end() and m.start() < o.end and not o.guess for o in others)):
+                o.start < m.end() and m.start() < o.end and not o.guess for o in others)) or (
+                hits and all(name_word(w) and w.lower() not in tech_names() for w in members)
+                and _PEOPLE_BEFORE_LIST.search(text, max(0, m.start() - 60), m.start())):
             extra += [Span(m.start() + a, m.start() + b, "PERSON", 0.5) for a, b in items]
     for s in spans:  # "Okafor and Lindqvist": the other of two people joined by "and"
         if s.entity != "PERSON":
@@ -620,10 +634,11 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
                 end = m.end()
                 break
             m = (_CONTINUE_LOWER if lower else _CONTINUE).match(text, end)
-            if not m and not lower and (w := _LOWER_PLACE_WORD.match(text, end)) \
-                    and _CAPITALISED_LAST.search(text, s.start, end) \
-                    and _place_word(w.group("seg"), words):
-                end = w.end("seg")  # "..., Novo | mesto"
+            if not m and not lower and _CAPITALISED_LAST.search(text, s.start, end) and (
+                    (w := _REGION_WORD.match(text, end)) or (
+                        (w := _LOWER_PLACE_WORD.match(text, end))
+                        and _place_word(w.group("seg"), words))):
+                end = w.end("seg")  # "..., Novo | mesto", "Plzeňský | kraj for"
                 continue
             if not m or m.group("seg").lower() in _WHEN or (
                     lower and m.group("seg").lower() in stop_words()
@@ -645,7 +660,8 @@ def address_blocks(text: str, spans: list[Span], words: frozenset[str] = frozens
     grown = [Span(_grow_back(text, s.start, lower, "\n" in text[s.start:s.end].strip(), words),
                   s.end, s.entity, s.score)
              if s.entity == "STREET_ADDRESS" else s for s in joined]
-    return company_lines(text, merge(grown) if grown != joined else joined)
+    return block_heads(text, company_lines(text, merge(grown) if grown != joined else joined),
+                       words)
 
 
 _LINE_MARK_RE = re.compile(_LINE_MARK)
@@ -685,6 +701,41 @@ def company_lines(text: str, spans: list[Span]) -> list[Span]:
                 continue
         out.append(s)
     return out
+
+
+# The line of two or three title-case words (a middle initial aside) that may head an
+# address block as its addressee.
+_HEAD_LINE = re.compile(rf"(?P<v>{_CAPNAME}(?:[ \t]+(?:[A-Z]\.?|{_CAPNAME})){{1,2}})")
+
+
+def block_heads(text: str, spans: list[Span], words: frozenset[str]) -> list[Span]:
+    """Call a person the line of two or three name words at most two lines above the
+    line a street address starts (a company line between, blank lines skipped): the
+    addressee ("Lahual Toledo\nEquifax\n0640 Grössgstötten 50"). One of its words is a
+    given name or no English word; none is software, an organisation, street, title or
+    calendar word (:func:`name_neighbour`): "Head Office\n12 Harbour Lane" stays."""
+    if not words:
+        return spans
+    extra = []
+    for s in spans:
+        a, _ = _line_of(text, s.start)
+        if s.entity != "STREET_ADDRESS" or a != s.start or not (pos := a):
+            continue
+        seen = 0
+        while seen < 2 and (pos := text.rfind("\n", 0, pos)) > 0:
+            b_a, b_b = _line_of(text, pos - 1)
+            if b_a == b_b:
+                continue  # a blank line
+            seen += 1
+            m = _HEAD_LINE.fullmatch(text, b_a, b_b)
+            names = m.group("v").split() if m else []
+            if m and all(len(w.rstrip(".")) == 1 or name_neighbour(w) and w.lower()
+                         not in tech_names() for w in names) and any(
+                    given_name(w) or not ordinary_word(w, words) for w in names if len(w) > 2):
+                extra.append(Span(b_a, b_b, "PERSON", 0.5))
+                break
+            pos = b_a
+    return merge([*spans, *extra]) if extra else spans
 
 
 def grow(text: str, spans: list[Span], others: Sequence[Span],

@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 27: each has a section in docs/curate.md ("Curate v27: ..."); 27: 304 more
+    # 14 to 28: each has a section in docs/curate.md ("Curate v28: ..."); 28: a list
+    # after a noun only people are, whose address or family, the addressee line above an
+    # address block, a kinship noun before an unknown word, region words ("kraj"), Basque
+    # and Czech street words, Portuguese "r", postal codes in lower case; 27: 304 more
     # common given names, the head of a lower-case address block, Italian "via delle", no
     # preposition or function word inside an "address ..." value, a verb ends an
     # organisation's name in lower case; 26: French "à"
@@ -243,7 +246,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "27"
+    version = "28"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
