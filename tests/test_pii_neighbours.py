@@ -396,6 +396,9 @@ def test_an_intersection_before_a_word_of_time_is_one_address(
     "Python's email module parses the headers.",
     "The Hotel's address is printed on the card.",
     "Open Outlook's address book and search.",
+    # a quotation attributed to software
+    '"It compiles now," said Copilot.',
+    "The Engineer Agent said it was done.",
     # the R language before a version or a count
     "this build depends on r dplyr 1.0 and nothing else",
     "I work in r studio 2 days a week",
@@ -425,8 +428,13 @@ def test_a_list_after_a_noun_only_people_are_is_a_list_of_people(
     ("Do you still have Florence's phone number?", "Florence"),   # a city too
     ("Could you send me Ember's phone number?", "Ember"),          # a word too
     ("Here it is: Dakota's address", "Dakota"),
+    # who a quotation is attributed to
+    ('"The harbour will reopen in spring," says Campbell.', "Campbell"),
+    ('"Nothing was lost," said Denver, smiling.', "Denver"),
+    # a name between a role and a verb of speech
+    ("Producer Savannah Reed explained to the crew that it was late.", "Savannah Reed"),
 ])
-def test_whose_address_phone_or_family_names_a_person(
+def test_a_possessive_a_quotation_or_a_role_names_a_person(
         scrubber: Scrubber, text: str, name: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert name not in out, out

@@ -942,6 +942,26 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate=lambda v: _possessor(v),
          description="Whose address, phone number, birthday or family: 'here is Auriel's "
                      "address', 'Tavi's wife' (no software, organisation or place word)."),
+    Rule("person_quoted", "PERSON",
+         _c(r"[,!?][\"”’][ \t]+(?:says|said|adds|added|explains|explained|notes|noted|recalls|"
+            r"recalled|writes|wrote|asks|asked)[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
+            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+){0,2})(?=[ \t]*(?:[.,;!?\n]|$))"), 0.5,
+         validate=lambda v: _possessor(v),
+         description="Who a quotation is attributed to: '\"We ship on Friday,\" says "
+                     "Orvelle.' (name words only, no software)."),
+    Rule("person_role", "PERSON",
+         _c(r"(?<![\w-])(?i:producer|director|editor|professor|coach|manager|ceo|cto|cfo|coo|"
+            r"chair(?:man|woman|person)?|senator|governor|mayor|judge|detective|sergeant|"
+            r"inspector|minister|ambassador|reporter|correspondent|spokes(?:person|man|woman)|"
+            r"analyst|singer|songwriter|guitarist|drummer|bassist|vocalist|actor|actress|author|"
+            r"writer|poet|painter|commenter|founder|co-founder|researcher|economist|engineer)"
+            r"[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
+            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+){0,2})[ \t]+(?:says|said|explains|"
+            r"explained|tells|told|adds|added|notes|noted|writes|wrote|points[ \t]+out|"
+            r"pointed[ \t]+out|announced|confirmed|recalls|recalled|argues|argued)\b"), 0.5,
+         validate=lambda v: _possessor(v),
+         description="A name between the role before it and a verb of speech after it: "
+                     "'Producer Orvel Tarn explained', 'as commenter Ines Hale points out'."),
     Rule("person_intro", "PERSON",
          _c(r"(?i:\bmy\s+name\s+is|\b(?:sur|(?:first|last|family|given)\s+)?name"
             r"(?:\s+on\s+the\s+\w+)?(?:\s+is|\s*:|\?)?|\bi\s+am|\bi'm|"

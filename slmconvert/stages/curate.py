@@ -204,12 +204,12 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 class CurateStage(Stage):
     name = "curate"
     # 14 to 28: each has a section in docs/curate.md ("Curate v28: ..."); 28: a list
-    # after a noun only people are, whose address or family, the addressee line above an
-    # address block, a kinship noun before an unknown word, region words ("kraj"), Basque
-    # and Czech street words, Portuguese "r", postal codes in lower case; 27: 304 more
-    # common given names, the head of a lower-case address block, Italian "via delle", no
-    # preposition or function word inside an "address ..." value, a verb ends an
-    # organisation's name in lower case; 26: French "à"
+    # after a noun only people are, whose address or family, who said it, the addressee
+    # line above an address block, a kinship noun before an unknown word, region words
+    # ("kraj"), Basque and Czech street words, Portuguese "r", postal codes in lower
+    # case; 27: 304 more common given names, the head of a lower-case address block,
+    # Italian "via delle", no preposition or function word inside an "address ..." value,
+    # a verb ends an organisation's name in lower case; 26: French "à"
     # and "sous" in streets, a block's street line above a postal code and town, lower-case
     # names with an initial, no verb before a lower-case name, no sentence's first word
     # before a building number, no control labels as people, "Wu. 2" is no street; 25:
