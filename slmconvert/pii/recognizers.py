@@ -285,6 +285,8 @@ _LEADING_PARTICLE = particles.alternation(particles.STREET_LAST)
 # Capital letters of the scripts addresses are written in here (Latin, Greek with its
 # accented capitals, Cyrillic); Latin Extended-A mixes both cases.
 UPPER = "A-ZÀ-ÖØ-ÞĀ-ŽΆΈ-ΊΌΎ-ΏΑ-ΩА-Я"
+# A word in title case, in the Latin scripts names are written in here: "Orvelle", "Núñez".
+CAP_NAME = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
 _CAP = rf"[{UPPER}][\w'’.-]*"
 _UNIT = r"(?:(?:Apt|Apartment|Suite|Ste|Unit|Flat|Floor|Fl|Room|Rm|Bldg|Building|Box|#)\.?\s*#?\s*[\w-]{1,6})"  # noqa: E501
 _NUM = r"\d{1,6}[A-Za-z]?"
@@ -932,8 +934,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The recipient's name heading an address: 'Ship to: Ines Moreau, 12 "
                      "Harbour Lane'."),
     Rule("person_possessive", "PERSON",
-         _c(r"(?<![\w'’-])(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
-            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+)?)"
+         _c(rf"(?<![\w'’-])(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)"
             r"['’]s[ \t]+(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal)"
             r"[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
             r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
@@ -944,8 +945,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "address', 'Tavi's wife' (no software, organisation or place word)."),
     Rule("person_quoted", "PERSON",
          _c(r"[,!?][\"”’][ \t]+(?:says|said|adds|added|explains|explained|notes|noted|recalls|"
-            r"recalled|writes|wrote|asks|asked)[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
-            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+){0,2})(?=[ \t]*(?:[.,;!?\n]|$))"), 0.5,
+            r"recalled|writes|wrote|asks|asked)[ \t]+"
+            rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})(?=[ \t]*(?:[.,;!?\n]|$))"), 0.5,
          validate=lambda v: _possessor(v),
          description="Who a quotation is attributed to: '\"We ship on Friday,\" says "
                      "Orvelle.' (name words only, no software)."),
@@ -955,8 +956,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"inspector|minister|ambassador|reporter|correspondent|spokes(?:person|man|woman)|"
             r"analyst|singer|songwriter|guitarist|drummer|bassist|vocalist|actor|actress|author|"
             r"writer|poet|painter|commenter|founder|co-founder|researcher|economist|engineer)"
-            r"[ \t]+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
-            r"(?:[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+){0,2})[ \t]+(?:says|said|explains|"
+            rf"[ \t]+(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})[ \t]+(?:says|said|explains|"
             r"explained|tells|told|adds|added|notes|noted|writes|wrote|points[ \t]+out|"
             r"pointed[ \t]+out|announced|confirmed|recalls|recalled|argues|argued)\b"), 0.5,
          validate=lambda v: _possessor(v),
@@ -1580,8 +1580,7 @@ def trim_person(text: str, start: int, end: int, words: frozenset[str] = frozens
     m = _OF_IN_SPAN.search(text, start, end)
     if m and any(_legal_form(w) or w.lower().strip(".,") in _ORG_WORDS
                  for w in text[m.end():end].split()) and any(
-            given_name(w) or not ordinary_word(w, words)
-            for w in text[start:m.start()].split() if len(w) > 1):
+            not ordinary_word(w, words) for w in text[start:m.start()].split() if len(w) > 1):
         return start, m.start()  # "Ines Moreau of Brannoc Ltd": the person, not the firm
     return start, end
 

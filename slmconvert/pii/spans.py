@@ -11,6 +11,7 @@ from slmconvert.pii import particles
 from slmconvert.pii.config import in_original, to_visible, visible
 from slmconvert.pii.recognizers import (
     CALENDAR_WORDS,
+    CAP_NAME,
     POSTAL_ALNUM,
     STREET_FOREIGN,
     STREET_PREFIX,
@@ -302,17 +303,16 @@ _NAME_LIST_LOWER = re.compile(rf"{_LIST_ITEM_LOWER}(?:,\s*{_LIST_ITEM_LOWER})+,?
                               rf"{_LIST_ITEM_LOWER}")
 
 
-_CAPNAME = r"[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+"
 # A particle and the capitalised surname after a found name: "Anke ten Brink".
 _PARTICLE_NAME_AFTER = re.compile(
     r"[ \t]+(?:van|von|der|den|de|da|di|del|della|du|la|le|ten|ter|bin|ibn|al|el|dos|das|do)"
-    rf"(?:[ \t]+(?:der|den|la|le|de))?[ \t]+{_CAPNAME}(?![\w'’-])")
+    rf"(?:[ \t]+(?:der|den|la|le|de))?[ \t]+{CAP_NAME}(?![\w'’-])")
 # Letters after a name that belong to it: "Ines Moreau MD", "Tom Reyes, Jr.".
 _POST_NOMINAL = re.compile(r",?[ \t]+(?:MD|M\.D\.|PhD|Ph\.D\.|DDS|DVM|RN|Esq|Jr|Sr|"
                            r"II|III|IV)(?![\w'’-])")
-_AND_NAME_AFTER = re.compile(rf"[ \t]+(?:and|or|&)[ \t]+(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)"
+_AND_NAME_AFTER = re.compile(rf"[ \t]+(?:and|or|&)[ \t]+(?P<n>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)"
                              rf"(?![\w'’-])")
-_AND_NAME_BEFORE = re.compile(rf"(?<![\w'’-])(?P<n>{_CAPNAME}(?:[ \t]+{_CAPNAME})?)[ \t]+"
+_AND_NAME_BEFORE = re.compile(rf"(?<![\w'’-])(?P<n>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)[ \t]+"
                               rf"(?:and|or|&)[ \t]+$")
 _JOINING_WORDS = {"by", "with", "to", "from", "for", "and", "or", "of", "in", "on", "at",
                   "as", "is", "was", "if", "so", "but", "than", "like", "about", "via"}
@@ -705,7 +705,7 @@ def company_lines(text: str, spans: list[Span]) -> list[Span]:
 
 # The line of two or three title-case words (a middle initial aside) that may head an
 # address block as its addressee.
-_HEAD_LINE = re.compile(rf"(?P<v>{_CAPNAME}(?:[ \t]+(?:[A-Z]\.?|{_CAPNAME})){{1,2}})")
+_HEAD_LINE = re.compile(rf"(?P<v>{CAP_NAME}(?:[ \t]+(?:[A-Z]\.?|{CAP_NAME})){{1,2}})")
 
 
 def block_heads(text: str, spans: list[Span], words: frozenset[str]) -> list[Span]:
@@ -731,7 +731,7 @@ def block_heads(text: str, spans: list[Span], words: frozenset[str]) -> list[Spa
             names = m.group("v").split() if m else []
             if m and all(len(w.rstrip(".")) == 1 or name_neighbour(w) and w.lower()
                          not in tech_names() for w in names) and any(
-                    given_name(w) or not ordinary_word(w, words) for w in names if len(w) > 2):
+                    not ordinary_word(w, words) for w in names if len(w) > 2):
                 extra.append(Span(b_a, b_b, "PERSON", 0.5))
                 break
             pos = b_a
