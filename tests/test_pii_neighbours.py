@@ -486,3 +486,94 @@ def test_a_verb_ends_an_organisations_name_in_lower_case(
 def test_an_organisation_in_lower_case_is_still_no_person(scrubber: Scrubber) -> None:
     out, _ = scrubber.scrub_text("the harlow orchestra plays tonight")
     assert "harlow orchestra" in out, out
+
+
+@pytest.mark.parametrize(("text", "found", "name"), [
+    # the word after or before a found name that no dictionary knows (curate v29)
+    ("the orvelio tarnquist demo went well for everyone", "orvelio", "orvelio tarnquist"),
+    ("we all liked the kestrinu valdoro record", "valdoro", "kestrinu valdoro"),
+    ("please thank dr. ilsabet morvaine for the help", "ilsabet", "ilsabet morvaine"),
+])
+def test_an_unknown_word_next_to_a_name_in_lower_case_prose_is_part_of_it(
+        scrubber: Scrubber, text: str, found: str, name: str) -> None:
+    start = text.index(found)
+    spans = people(text, [Span(start, start + len(found), "PERSON", 0.85)], [],
+                   scrubber.detector.words)
+    assert [text[s.start:s.end] for s in spans] == [name]
+
+
+@pytest.mark.parametrize("text", [
+    "we called ilsabet yesterday about the plan",     # English words, inflected too
+    "ask ilsabet pandas questions",                   # software
+    "o irmão de ilsabet mora longe daqui agora",      # not English: no word stands out
+])
+def test_english_words_software_and_other_languages_do_not_join_a_lower_case_name(
+        scrubber: Scrubber, text: str) -> None:
+    start = text.index("ilsabet")
+    spans = people(text, [Span(start, start + 7, "PERSON", 0.85)], [],
+                   scrubber.detector.words)
+    assert [text[s.start:s.end] for s in spans] == ["ilsabet"]
+
+
+@pytest.mark.parametrize(("text", "found", "name"), [
+    ("Even Tarnquist\n\nOrvala\nNorway", "Tarnquist", "Even Tarnquist"),
+    ("> Muslim Orvaldsen\n> Kestrel Road 4", "Orvaldsen", "Muslim Orvaldsen"),
+])
+def test_a_line_that_holds_only_a_name_is_the_name(text: str, found: str, name: str) -> None:
+    assert grown(text, found) == [name]
+
+
+def test_a_word_before_a_name_that_opens_a_sentence_is_not_the_name() -> None:
+    assert grown("Even Tarnquist agreed to the plan.", "Tarnquist") == ["Tarnquist"]
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    # a possessive before a work only a person makes
+    ("That was never Hollister's song, whatever the radio says.", "Hollister"),
+    ("(though rennick's novel was set at sea)", "rennick"),
+    # in lower case, a possessive before an address or a family noun
+    ("as agreed, here's ilsabet's address:\n\n12 tarvola road", "ilsabet"),
+    ("she named him kestrinu after his grandfather", "kestrinu"),
+    # the artist after a label, and who a film stars
+    ("Genre: Drama\nDirected By:    Orvel Tarnby", "Orvel Tarnby"),
+    ("a short film starring orvelio tarnquist", "orvelio tarnquist"),
+])
+def test_a_work_a_label_or_a_name_given_names_a_person(
+        scrubber: Scrubber, text: str, name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "send me python's songs folder",            # software's
+    "today's lyrics are on the board",          # an English word's
+    "we named them items in the loop",          # an English word given
+])
+def test_a_possessive_or_a_name_given_in_lower_case_needs_a_name_word(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out == text, out
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    # an ordinal street in lower case
+    ("please ship it to 5102 33rd street by friday", "5102 33rd street"),
+    # a postal code after a lower-case town of three words, or a Dutch code
+    ("an office in ostervik bei tarnau 4410 in its new building", "4410"),
+    ("a shop in tarvelde 7721 kt for the summer", "7721 kt"),
+    # a German street whose article is capitalised too
+    ("It went to An Der Tarvau 12\nOstbyheim", "An Der Tarvau 12"),
+])
+def test_more_address_shapes_are_addresses(scrubber: Scrubber, text: str, address: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert address not in out and "<STREET_ADDRESS_1>" in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "the route in tarvelde 4410 km for cyclists",   # a distance, not a Dutch code
+    "we stayed in the town 4410 days ago",           # English words before it
+])
+def test_a_number_after_a_town_that_is_no_postal_code_stays(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert "4410" in out, out

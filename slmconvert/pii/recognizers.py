@@ -303,10 +303,10 @@ POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRST
 # British inward letters are never c, i, k, m, o or v, so no "4th" or "1st").
 POSTAL_ALNUM_LOWER = (r"(?:[abceghj-nprstvxy]\d[abceghj-nprstv-z][ -]?\d[abceghj-nprstv-z]\d|"
                       r"[a-z]{1,2}\d[a-z\d]?[ \t]\d(?!st|nd|rd|th)[abd-hjlnp-uw-z]{2})")
-# "in", "at", "from" or "near" and a place of one or two words in lower case, before
+# "in", "at", "from" or "near" and a place of one to three words in lower case, before
 # its postal code.
 _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
-                   r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+")
+                   r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*){0,2})[ \t]+")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
@@ -404,12 +404,19 @@ _GIVE_VERB = (r"(?i:\b(?:give|gives|gave|given|giving|send|sends|sent|sending|te
               r"told|show|shows|showed|shown|offer|offered|lend|lent|pay|paid|owe|owed|owes|"
               r"hand|handed|email|emailed|texted|promise|promised|bring|brought))")
 _POSSESSIVE_AFTER = r"(?=(?i:his|her|their|my|your|our)\b)"
+# What a possessive name owns that only a person has: an address, a phone number, a
+# birthday, family, a song or a novel ("Auriel's address", "Tavi's wife", "Orvelle's song").
+_WHOSE = (r"(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal|latest|first|"
+          r"last|debut)[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
+          r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
+          r"parents|boyfriend|girlfriend|fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname|"
+          r"songs?|novels?|poems?|memoirs?|lyrics|autobiography)\b(?![ \t]+book)")
 
 # "sung by", "directed by": the artist of a work follows; the name ends at punctuation
 # or a preposition ("... in 2007").
-_ARTIST_BY = (r"(?i:\b(?:sung|directed|composed|arranged|painted|performed|narrated|"
+_ARTIST_BY = (r"(?i:\b(?:(?:sung|directed|composed|arranged|painted|performed|narrated|"
               r"illustrated|photographed|choreographed|conducted|sculpted)"
-              r"(?:[ \t]+and[ \t]+\w+)?[ \t]+by)")
+              r"(?:[ \t]+and[ \t]+\w+)?[ \t]+by|starring)[ \t]*:?)")
 _ARTIST_END = (r"(?=[ \t]*(?:[,.;:!?)]|\n|$|[ \t](?:in|and|with|for|from|on|at|who|whose)"
                r"\b))")
 
@@ -531,9 +538,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "lower case, where the phrase ends: '40 Harrow Vale street in town' (not "
                      "'2 Abbey road signs')."),
     Rule("street_number_first_lower", "STREET_ADDRESS",
-         _c(rf"(?<![\w-]){_NUM}\s+(?:{_WORD}\s+){{1,3}}?{_STREET_TYPES}\b\.?", re.IGNORECASE),
+         _c(rf"(?<![\w-]){_NUM}\s+(?:(?:{_WORD}|\d+(?:st|nd|rd|th))\s+){{1,3}}?"
+            rf"{_STREET_TYPES}\b\.?", re.IGNORECASE),
          0.6, lower_text_only=True,
-         description="The same in a text with no capital letter: '12 elm street'."),
+         description="The same in a text with no capital letter: '12 elm street', '4589 "
+                     "40th street'."),
     Rule("street_suffix", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM}\s+(?:{_CAP}\s+(?:{_PARTICLE}\s+)?){{0,2}}{_SUFFIXED}"
             rf"(?:\s+{_NUM}\.?)?|"
@@ -765,12 +774,14 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "2019.')."),
     Rule("postal_in_place_lower", "STREET_ADDRESS",
          _c(rf"{_IN_LOWER_PLACE}"
-            r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}|\d{3}[ ]\d{2}|\d\d-\d{3})(?![\w-])"
+            r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}|\d{3}[ ]\d{2}|\d\d-\d{3}|"
+            r"(?!(?:19|20)\d\d\b)[1-9]\d{3}[ ]"  # a Dutch code, no unit: "7721 kt", not "km"
+            r"(?!s[ads]\b|km|mi|ft|kg|lb|ml|mg|cm|mm|gb|mb|kb|hz|am|pm)[a-z]{2})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, lower_text_only=True,
          unknown="place",
-         description="The same in a text with no capital letter, after a place no English "
-                     "dictionary knows: 'an office in tarvola 4410 in its new building' (not "
-                     "'in batches 4000 in')."),
+         description="The same in a text with no capital letter, after a place of up to "
+                     "three words no English dictionary knows: 'an office in tarvola 4410 in "
+                     "its new building', 'in dalvik 7721 kt for' (not 'in batches 4000 in')."),
     Rule("postal_alnum_in_place_lower", "STREET_ADDRESS",
          _c(rf"{_IN_LOWER_PLACE}(?P<v>{POSTAL_ALNUM_LOWER})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)]|$)"), 0.45, lower_text_only=True,
@@ -925,6 +936,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?i:\b(?:named|called|christened|bapti[sz]ed)\s+(?:him|her|them|it|me|us|the\s+"
             r"(?:baby|child|boy|girl)))\s+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"),
          0.6, description="A name given: 'they named her Ilse'."),
+    Rule("person_named_lower", "PERSON",
+         _c(r"\b(?:named|called|christened|bapti[sz]ed)\s+(?:him|her|them|me|us|the\s+"
+            r"(?:baby|child|boy|girl))\s+(?P<v>[^\W\d_][\w'’-]+)"), 0.5, lower_text_only=True,
+         validate_words=lambda v, words: _kin_name(v, words),
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name or no English word nor software: 'she named him ilsabet'."),
     Rule("person_recipient", "PERSON",
          _c(r"(?i:\b(?:ship|send|deliver|bill|mail)(?:ping|ed|ery)?\s+to|\b(?:billing|shipping|"
             r"mailing|delivery|postal|home|return)\s+address|\brecipient|\baddressee|\battn\.?|"
@@ -934,15 +951,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The recipient's name heading an address: 'Ship to: Ines Moreau, 12 "
                      "Harbour Lane'."),
     Rule("person_possessive", "PERSON",
-         _c(rf"(?<![\w'’-])(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)"
-            r"['’]s[ \t]+(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal)"
-            r"[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
-            r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
-            r"parents|boyfriend|girlfriend|"
-            r"fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname)\b(?![ \t]+book)"), 0.5,
+         _c(rf"(?<![\w'’-])(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)['’]s[ \t]+{_WHOSE}"), 0.5,
          validate=lambda v: _possessor(v),
-         description="Whose address, phone number, birthday or family: 'here is Auriel's "
-                     "address', 'Tavi's wife' (no software, organisation or place word)."),
+         description="Whose address, phone number, birthday, family or song: 'here is "
+                     "Auriel's address', 'Tavi's wife', 'Orvelle's novel' (no software, "
+                     "organisation or place word)."),
+    Rule("person_possessive_lower", "PERSON",
+         _c(rf"(?<![\w'’-])(?P<v>[^\W\d_][\w-]+)['’]s[ \t]+{_WHOSE}"), 0.5,
+         lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name or no English word nor software: 'here's ilsabet's "
+                     "address'."),
     Rule("person_quoted", "PERSON",
          _c(r"[,!?][\"”’][ \t]+(?:says|said|adds|added|explains|explained|notes|noted|recalls|"
             r"recalled|writes|wrote|asks|asked)[ \t]+"
@@ -1235,6 +1254,10 @@ _CODE_BEFORE = re.compile(r"(?:(?:\b(?:import|def|extends|implements|interface|s
                           r"typeof|instanceof)|->|::)[ \t]+"
                           r"|\bimport[ \t]+(?:[\w.]+[ \t]*,[ \t]*)+"  # "import Any, Dict"
                           r"|(?<![\w.])[a-z_][a-z0-9_]{2,}\.)\Z")  # "pygame.KEYDOWN"
+# A parameter with its type, in a signature or a docstring: "(self, cmd: str)", "cmd
+# (str): the command", "env (str, optional)".
+_TYPES = r"(?:str|int|float|bool|bytes|dict|list|tuple|set|Optional|Any|None|Union|Callable)"
+_ANNOTATION_AFTER = re.compile(rf"[ \t]*:[ \t]*{_TYPES}\b|[ \t]*\({_TYPES}(?:,[ \t]*optional)?\)")
 _CLASS_BEFORE = re.compile(r"\bclass[ \t]+$")
 _CLASS_AFTER = re.compile(r"[ \t]*[:{(]|[ \t]+(?:extends|implements)\b")  # "class Snake:"
 # Placeholders of a date or time format: "YYYY-MM-DD", "HH:MM:SS".
@@ -1459,12 +1482,14 @@ def not_a_person(text: str, start: int, end: int, org_starts: frozenset[int] = f
     a title or a code: :func:`org_like`, :func:`place_or_org_context`, a model number or
     a technical noun after it, ordinary words in quotes with no given name ('"Quiet
     Harbour Blues"'), two or three capitals alone ("AS", "LH"), or a word agent traffic
-    uses for something else (:func:`not_a_name_in_traffic`)."""
+    uses for something else (:func:`not_a_name_in_traffic`), the verb of an instruction
+    (:func:`imperative`)."""
     value = text[start:end]
     return (org_like(text, start, end, org_starts, verbs)
             or place_or_org_context(text, start, end)
             or bool(_THING_AFTER.match(text, end)) or bool(_PLACE_OR_JOB_AFTER.match(text, end))
             or title_line(text, start, end) or town_line(text, start, end, places)
+            or imperative(text, start, end, words)
             or mentioned_or_modifier(text, start, end)
             or bool(_OCCUPATION_WORD.fullmatch(value.split()[-1] if value.split() else ""))
             or (len(value.split()) > 1 and value.split()[-1] in _LANDMARKS)
@@ -1484,7 +1509,8 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
     ("This is VERY important", "ATTENTION:"), software or a technology company
     (:func:`tech_names`: "a Jupyter notebook"), a name code declares, imports, calls or
     reads an attribute of ("import List", "class Snake:", "Board(3)", "pygame.KEYDOWN"),
-    an abbreviation before its number ("Vol. 122"), a date format ("YYYY-MM-DD"), the
+    a parameter before its type ("cmd: str", "env (str, optional)"), an abbreviation
+    before its number ("Vol. 122"), a date format ("YYYY-MM-DD"), the
     title of a field in a tool's JSON schema
     (:func:`schema_title`), the name of a thing ("Tool Name: Hand off work"), an alphabet
     spelled out ("Aa Bb Cc") and a class or product named in camel case
@@ -1520,6 +1546,7 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
                     r"[a-z][ \t]*$", text[max(0, start - 4):start])):
             return True
     if _CODE_BEFORE.search(text, max(0, start - 60), start) or text[end:end + 1] == "(" \
+            or _ANNOTATION_AFTER.match(text, end) \
             or (_CLASS_BEFORE.search(text, max(0, start - 8), start)
                 and _CLASS_AFTER.match(text, end)) \
             or _DATE_FORMAT.fullmatch(bare) or schema_title(text, start, end):
@@ -1842,12 +1869,52 @@ def vocabulary(nlp: Any) -> frozenset[str]:
 _SLUG = re.compile(r"(?<![\w.-])[a-z]+(?:-[a-z]+)*-\d+[a-z]?(?:[-.][a-z0-9]+)*(?![\w-])")
 
 
+_HEADLINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def headline(text: str, pos: int) -> bool:
+    """The line holding ``pos`` is a title-case headline ("Anna Wins Gold At Home"):
+    there a capital letter says nothing about names. (A short line of capitalised words
+    is more often a name line of an address or a signature.)"""
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    words = _HEADLINE_WORD.findall(text, a, len(text) if b < 0 else b)
+    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
+# A capitalised word opening a sentence (or a string, a list item, a field's value) and a
+# word that opens a noun phrase after it: a verb giving an instruction ("Preprocess the
+# data", "Task 3: Tokenize each file"), not a name.
+_OPENS_INSTRUCTION = re.compile(r"(?:^|[.!?:;\n\"“'(*•-])[ \t]*$")
+_DETERMINER_AFTER = re.compile(r"[ \t]+(?:the|a|an|this|that|these|those|your|my|our|their|its|"
+                               r"all|each|every|any|some)[ \t]")
+
+
+_VERB_PREFIX = re.compile(r"(?i:pre|re|de|un|dis|co|auto|over|under|up|down|out)(?=[a-z]{3})")
+_VERB_ENDING = re.compile(r"(?i:[a-z]{3}(?:ize|ise|ify|ate))$")
+
+
+def imperative(text: str, start: int, end: int, words: frozenset[str] = frozenset()) -> bool:
+    """``text[start:end]`` is one capitalised word, no given name, that opens a sentence
+    before a determiner and reads as a verb: an English word, one with a verb's ending
+    or one after a verb's prefix ("Preprocess the data", "Task 3: Tokenize each file",
+    "Deduplicate the rows"); not "Brannoc the baker", nor "Ines the baker"."""
+    word = text[start:end]
+    rest = _VERB_PREFIX.sub("", word, count=1)
+    return " " not in word and not given_name(word) \
+        and bool(_OPENS_INSTRUCTION.search(text, max(0, start - 8), start)) \
+        and bool(_DETERMINER_AFTER.match(text, end)) \
+        and (ordinary_word(word, words) or bool(_VERB_ENDING.search(word))
+             or (rest != word and ordinary_word(rest, words)))
+
+
 def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                        ) -> Iterator[tuple[int, int, float]]:
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
 
     A run of ordinary English words (``words``) with no given name in it is a heading
-    or a product, not a name. The small English model often labels unfamiliar
+    or a product, not a name; so is a run that starts with one in a title-case
+    headline (:func:`headline`). The small English model often labels unfamiliar
     (non-English) names as ORG or nothing at all while still tagging them PROPN; this
     catches those names. It costs precision on other proper nouns, which is the right
     trade for training data.
@@ -1878,9 +1945,14 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
                 (t.i > 0 and t.nbor(-1).text in ("#", "##", "###", "-", "*"))
                 or (line_start and (after.startswith("\n") or after == ":"))):
             return  # one capitalised word heading a line or a list item: a title, not a name
-        if not any_given and all(
-                ordinary_word(t.text, words) or t.lemma_.lower() in words for t in named):
+        if len(run) == 1 and imperative(doc.text, t.idx, t.idx + len(t.text), words):
+            return  # "Preprocess the data": a verb opening an instruction, not a name
+        plain = [ordinary_word(t.text, words) or t.lemma_.lower() in words for t in named]
+        if not any_given and all(plain):
             return  # ordinary words in title case ("Quiet Mornings"), no given name
+        if not any_given and plain and plain[0] and named[0] is t \
+                and t.lower_.rstrip(".") not in _HONORIFICS and headline(doc.text, t.idx):
+            return  # a headline's words ("Harnessing Plant Microbiomes for Crop Health")
         if not any_given and t.i > 0 \
                 and t.nbor(-1).lower_ in _PLACE_BEFORE:
             return  # "flew in from Brackley": a place

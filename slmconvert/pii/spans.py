@@ -21,6 +21,7 @@ from slmconvert.pii.recognizers import (
     field_label,
     foreign_letters,
     given_name,
+    headline,
     lower_case_prose,
     name_neighbour,
     name_word,
@@ -221,9 +222,10 @@ def _grow_back(text: str, start: int, lower: bool, block: bool = False,
         w = m.group("w")
         if w.lower().rstrip(".") in _NOT_ADDRESS and not (
                 _PREFIX_WORD.match(w) and _NUMBER_BEFORE.search(text, 0, m.start())) and not (
-                words and (w[0].isupper() or lower) and words[-1][1] in _GERMAN_ARTICLES):
-            break  # (but "An der | Alster", "In den | Wiesen", "an der | alster": a German
-            # street's name)
+                words and (w[0].isupper() or lower)
+                and words[-1][1].lower() in _GERMAN_ARTICLES):
+            break  # (but "An der | Alster", "In den | Wiesen", "an der | alster", "An Der |
+            # Alster": a German street's name)
         if not words and vocab and _NUMBER_THEN_NAME.match(text, start) \
                 and _OPENS_SENTENCE.search(text, 0, m.start()) and common_word(w, vocab):
             break  # "See | 26 Rue ...": the sentence's verb, not the street's name
@@ -341,14 +343,17 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“”(\[«»>*#|•-])[ \t]*$")
 _LINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
-def _headline(text: str, pos: int) -> bool:
-    """The line holding ``pos`` is a title-case headline ("Anna Wins Gold At Home"):
-    there a capital letter says nothing about names. (A short line of capitalised words
-    is more often a name line of an address or a signature.)"""
-    a = text.rfind("\n", 0, pos) + 1
-    b = text.find("\n", pos)
-    words = _LINE_WORD.findall(text, a, len(text) if b < 0 else b)
-    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+# A line that holds nothing but a name ("Even Olsen" heading a letter or an address).
+_LINE_BEFORE = re.compile(r"(?:^|\n)[ \t>*•-]*$")
+_LINE_AFTER = re.compile(r"[ \t]*(?:\n|$)")
+
+
+def _name_line(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is the whole of its line (list marks and a quote mark aside):
+    there a capitalised word beside a found name is the rest of it even where a sentence
+    would start ("Muslim | Ignatieff" alone on the line above a town)."""
+    return bool(_LINE_BEFORE.search(text, max(0, start - 8), start)) \
+        and bool(_LINE_AFTER.match(text, end))
 
 
 def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
@@ -368,28 +373,78 @@ def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
     before = _WORD_BEFORE_NAME.search(text, max(0, s.start - 40), s.start)
     if before and name_neighbour(before.group("n")) and apart(*before.span("n")) and (
             not _SENTENCE_START.search(text, max(0, before.start() - 8), before.start())
-            or given_name(before.group("n")) or foreign_letters(before.group("n"))):
+            or given_name(before.group("n")) or foreign_letters(before.group("n"))
+            or _name_line(text, before.start("n"), s.end)):
         out.append(Span(before.start("n"), s.end, "PERSON", s.score))
     after = _WORD_AFTER_NAME.match(text, s.end)
     if after and name_neighbour(after.group("n")) and apart(*after.span("n")):
         out.append(Span(s.start, after.end("n"), "PERSON", s.score))
-    return out if out and not _headline(text, s.start) else []
+    return out if out and not headline(text, s.start) else []
+
+
+# Past forms of common English verbs that a dictionary lists only by the verb ("gave" for
+# "give"); regular ones ("called") are told by their ending.
+_IRREGULAR_PAST = frozenset(
+    "ate began bit blew bought brought built came caught chose dealt did drank drew drove "
+    "fed fell felt fled flew forgot fought found gave got grew had heard held hid hit hurt "
+    "kept knew laid leant led left lent let lit lost made meant met paid put quit ran rang "
+    "read rode rose said sang sat saw sent set shook shot shut slept sold sought spent spoke "
+    "stood stole struck swam swore taught thought threw told took tore understood went wept "
+    "woke wore wrote".split())
+
+
+def _unknown_word(word: str, words: frozenset[str]) -> bool:
+    """A name word (:func:`name_word`) of three letters or more that no English dictionary
+    (``words``) knows and no software is named by: "ballesteros", "brkić" (not "version",
+    "gave", "i'm", "plc", "pandas")."""
+    w = word.lower()
+    # "called", "hoped", "planned", "carried", "sitting" are English too
+    stems = [w[:-2], w[:-1], w[:-3], w[:-3] + "y", w[:-3] + "e", w[:-4]] \
+        if w.endswith(("ed", "ing")) else []
+    return len(word) >= 3 and bool(words) and name_word(word) and not common_word(word, words) \
+        and w not in tech_names() | CALENDAR_WORDS | _JOINING_WORDS | _IRREGULAR_PAST \
+        and not any(st in words for st in stems)
+
+
+def _mostly_english(text: str, words: frozenset[str]) -> bool:
+    """Most words of ``text`` are English (dictionary or function words): only there does
+    a word no dictionary knows stand out as a name."""
+    seen = _LINE_WORD.findall(text)
+    return bool(words) and sum(common_word(w, words) for w in seen) >= len(seen) / 2
+
+
+def _unknown_neighbours(text: str, s: Span, words: frozenset[str]) -> list[Span]:
+    """In English lower-case prose, the found name ``s`` grown over the word right before
+    and the word right after it when no dictionary knows them and no software is named by
+    them (:func:`_unknown_word`): the rest of a name NER or a rule found part of
+    ("arquímedes | ballesteros", "timur | lengyel", "dr. saber | daviau")."""
+    out = []
+    before = _WORD_BEFORE_NAME.search(text, max(0, s.start - 40), s.start)
+    if before and _unknown_word(before.group("n"), words):
+        out.append(Span(before.start("n"), s.end, "PERSON", s.score))
+    after = _WORD_AFTER_NAME.match(text, s.end)
+    if after and _unknown_word(after.group("n"), words):
+        out.append(Span(s.start, after.end("n"), "PERSON", s.score))
+    return out
 
 
 def people(text: str, spans: list[Span], others: Sequence[Span] = (),
            words: frozenset[str] = frozenset()) -> list[Span]:
-    """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg',
-    'rosa a lindqvist'), grow a found name over the particles before it ('van der Voet'),
-    a neighbouring title-case word (:func:`_name_neighbours`) and, in lower-case prose, a
-    given name before it ('maria okonjo'); call every member of a list a person when two
-    of its members are people, or one is and every other is a possible name word with
-    no organisation or place in the list or after a noun only people are ("our founders:
-    Ines, Costa and Long", in any case); call the capitalised name joined to a person
-    by "and" ("Okafor and Lindqvist") a person too (not an abstract noun, ``words``
-    being the English vocabulary: "Dev & Integration"), and the other of two one-word names
-    a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at Tavi")."""
+    """Join a name broken by an initial or a particle ('Ines P Moreau', 'Anna van Berg', 'rosa
+    a lindqvist'), grow a found name over the particles before it ('van der Voet'), a
+    neighbouring title-case word (:func:`_name_neighbours`) and, in lower-case prose, a
+    given name before it ('maria okonjo') or, in English lower-case prose, a word no
+    dictionary knows on either side (:func:`_unknown_neighbours`); call every member of a
+    list a person when two of its members are people, or one is and every other is a
+    possible name word with no organisation or place in the list or after a noun only people
+    are ("our founders: Ines, Costa and Long", in any case); call the capitalised name
+    joined to a person by "and" ("Okafor and Lindqvist") a person too (not an abstract noun,
+    ``words`` being the English vocabulary: "Dev & Integration"), and the other of two
+    one-word names a verb of speech or giving links ("said Ines to Tavi", "Ines shouted at
+    Tavi")."""
     extra: list[Span] = []
     lower = lower_case_prose(text)
+    english: bool | None = None  # whether lower-case prose is English: asked once, if need be
     for m in (_NAME_LIST_LOWER if lower else _NAME_LIST).finditer(text):
         items = [(i.start(), i.end()) for i in re.finditer(_LIST_ITEM_LOWER, m.group())
                  if i.group() not in ("and", "or")]
@@ -419,6 +474,10 @@ def people(text: str, spans: list[Span], others: Sequence[Span] = (),
                 and given_name(head.group("n")) \
                 and head.group("n") not in _NOT_A_NAME_START | _JOINING_WORDS:
             extra.append(Span(head.start("n"), s.end, "PERSON", s.score))  # "aino | kask"
+        if lower and english is None:
+            english = _mostly_english(text, words)
+        if english:
+            extra += _unknown_neighbours(text, s, words)
         if _PARTICLE_END.search(text, s.start, s.end) and (
                 tail := _SURNAME_AFTER.match(text, s.end)):
             extra.append(Span(s.start, tail.end(), "PERSON", s.score))

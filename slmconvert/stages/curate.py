@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 28: each has a section in docs/curate.md ("Curate v28: ..."); 28: a list
+    # 14 to 29: each has a section in docs/curate.md ("Curate v29: ..."); 29: the unknown
+    # word next to a lower-case name, a line that holds only a name, whose song or novel,
+    # lower-case possessives and names given, "starring", no verb of an instruction, typed
+    # parameter or headline's words as people, ordinal and Dutch lower-case addresses; 28: a list
     # after a noun only people are, whose address or family, who said it, the addressee
     # line above an address block, a kinship noun before an unknown word, region words
     # ("kraj"), Basque and Czech street words, Portuguese "r", postal codes in lower
@@ -246,7 +249,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "28"
+    version = "29"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
