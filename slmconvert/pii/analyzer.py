@@ -249,9 +249,6 @@ class Detector:
             if i and " " not in value and _FIELD_AFTER.match(text, end) \
                     and rec.ordinary_word(value, self.words):
                 continue  # "Author: Ines Moreau\nImage: https://...": the next line's label
-            if i and " " not in value and _SENTENCE_GOES_ON.match(text, end) \
-                    and rec.ordinary_word(value, self.words):
-                continue  # "Hi, Jane\nNice to meet you": the next line's sentence
             if start >= end or in_path(text, start, end) or code_like(value) \
                     or all(w in particles.PEOPLE for w in value.split()) \
                     or _NOT_A_NAME_CJK.search(text, start, end) \
@@ -362,8 +359,6 @@ _CODE_LIKE = re.compile(r"_|\d|[a-z]\.[a-z]|^[a-z]+[A-Z]|[(){}\[\]=<>;|`$\\/@#*+
 # Markdown around a field label: "Role:", "**Role**:", "*Role*:".
 _LABEL_AFTER = re.compile(r"[*_`]*:")
 # A label's colon and a value that no speaker says: a link or an empty field.
-# A lower-case word after a word: the sentence goes on ("Nice | to meet you").
-_SENTENCE_GOES_ON = re.compile(r"[ \t]+[a-z]")
 _FIELD_AFTER = re.compile(_LABEL_AFTER.pattern + r"[ \t]*(?:https?://|www\.|None\b|null\b)")
 
 

@@ -304,9 +304,10 @@ POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRST
 POSTAL_ALNUM_LOWER = (r"(?:[abceghj-nprstvxy]\d[abceghj-nprstv-z][ -]?\d[abceghj-nprstv-z]\d|"
                       r"[a-z]{1,2}\d[a-z\d]?[ \t]\d(?!st|nd|rd|th)[abd-hjlnp-uw-z]{2})")
 # "in", "at", "from" or "near" and a place of one to three words in lower case, before
-# its postal code.
+# its postal code (no preposition inside it: "from home in tarvola 4410" holds "in tarvola").
 _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
-                   r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*){0,2})[ \t]+")
+                   r"(?:[ \t]+(?!(?:in|at|from|near|on|to|for|and|with|the)\b)"
+                   r"[^\W\d_]+(?:['’-][^\W\d_]+)*){0,2})[ \t]+")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
@@ -414,9 +415,9 @@ _WHOSE = (r"(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal
 
 # "sung by", "directed by": the artist of a work follows; the name ends at punctuation
 # or a preposition ("... in 2007").
-_ARTIST_BY = (r"(?i:\b(?:(?:sung|directed|composed|arranged|painted|performed|narrated|"
+_ARTIST_BY = (r"(?i:\b(?:sung|directed|composed|arranged|painted|performed|narrated|"
               r"illustrated|photographed|choreographed|conducted|sculpted)"
-              r"(?:[ \t]+and[ \t]+\w+)?[ \t]+by|starring)[ \t]*:?)")
+              r"(?:[ \t]+and[ \t]+\w+)?[ \t]+by[ \t]*:?)")
 _ARTIST_END = (r"(?=[ \t]*(?:[,.;:!?)]|\n|$|[ \t](?:in|and|with|for|from|on|at|who|whose)"
                r"\b))")
 
@@ -538,8 +539,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "lower case, where the phrase ends: '40 Harrow Vale street in town' (not "
                      "'2 Abbey road signs')."),
     Rule("street_number_first_lower", "STREET_ADDRESS",
-         _c(rf"(?<![\w-]){_NUM}\s+(?:(?:{_WORD}|\d+(?:st|nd|rd|th))\s+){{1,3}}?"
-            rf"{_STREET_TYPES}\b\.?", re.IGNORECASE),
+         _c(rf"(?<![\w-]){_NUM}\s+(?:(?:{_WORD}\s+){{1,3}}?{_STREET_TYPES}|\d{{1,3}}(?:st|nd|rd|th)"
+            r"\s+(?:street|st|avenue|ave|road|rd|drive|dr|boulevard|blvd|lane|way))\b\.?",
+            re.IGNORECASE),
          0.6, lower_text_only=True,
          description="The same in a text with no capital letter: '12 elm street', '4589 "
                      "40th street'."),
@@ -776,7 +778,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(rf"{_IN_LOWER_PLACE}"
             r"(?P<v>(?!(?:19|20)\d\d\b)\d{3,6}|\d{3}[ ]\d{2}|\d\d-\d{3}|"
             r"(?!(?:19|20)\d\d\b)[1-9]\d{3}[ ]"  # a Dutch code, no unit: "7721 kt", not "km"
-            r"(?!s[ads]\b|km|mi|ft|kg|lb|ml|mg|cm|mm|gb|mb|kb|hz|am|pm)[a-z]{2})(?![\w-])"
+            r"(?!s[ads]\b|(?:km|mi|ft|kg|lb|ml|mg|cm|mm|gb|mb|kb|hz|am|pm|ms|hp|px|kw|mw|us)\b)"
+            r"[a-z]{2})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, lower_text_only=True,
          unknown="place",
          description="The same in a text with no capital letter, after a place of up to "
@@ -937,7 +940,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?:baby|child|boy|girl)))\s+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"),
          0.6, description="A name given: 'they named her Ilse'."),
     Rule("person_named_lower", "PERSON",
-         _c(r"\b(?:named|called|christened|bapti[sz]ed)\s+(?:him|her|them|me|us|the\s+"
+         _c(r"\b(?:named|christened|bapti[sz]ed)\s+(?:him|her|them|me|us|the\s+"
             r"(?:baby|child|boy|girl))\s+(?P<v>[^\W\d_][\w'’-]+)"), 0.5, lower_text_only=True,
          validate_words=lambda v, words: _kin_name(v, words),
          description="The same in a text with no capital letter, when the word is a common "
@@ -957,7 +960,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "Auriel's address', 'Tavi's wife', 'Orvelle's novel' (no software, "
                      "organisation or place word)."),
     Rule("person_possessive_lower", "PERSON",
-         _c(rf"(?<![\w'’-])(?P<v>[^\W\d_][\w-]+)['’]s[ \t]+{_WHOSE}"), 0.5,
+         _c(rf"(?<![\w'’-])(?P<v>[^\W\d_][^\W\d_-]+)['’]s[ \t]+{_WHOSE}"), 0.5,
          lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
          description="The same in a text with no capital letter, when the word is a common "
                      "given name or no English word nor software: 'here's ilsabet's "
@@ -1255,9 +1258,11 @@ _CODE_BEFORE = re.compile(r"(?:(?:\b(?:import|def|extends|implements|interface|s
                           r"|\bimport[ \t]+(?:[\w.]+[ \t]*,[ \t]*)+"  # "import Any, Dict"
                           r"|(?<![\w.])[a-z_][a-z0-9_]{2,}\.)\Z")  # "pygame.KEYDOWN"
 # A parameter with its type, in a signature or a docstring: "(self, cmd: str)", "cmd
-# (str): the command", "env (str, optional)".
-_TYPES = r"(?:str|int|float|bool|bytes|dict|list|tuple|set|Optional|Any|None|Union|Callable)"
-_ANNOTATION_AFTER = re.compile(rf"[ \t]*:[ \t]*{_TYPES}\b|[ \t]*\({_TYPES}(?:,[ \t]*optional)?\)")
+# (str): the command", "env (str, optional):". Built-in types in lower case only, closed
+# by code punctuation ("Okafor: None yet" and "Moreau: set up the call" are speakers).
+_TYPES = r"(?:str|int|float|bool|bytes|dict|list|tuple)"
+_ANNOTATION_AFTER = re.compile(rf"[ \t]*:[ \t]*{_TYPES}[ \t]*(?:[,)=\]|]|->|$)"
+                               rf"|[ \t]*\({_TYPES}(?:,[ \t]*optional)?\)[ \t]*:", re.MULTILINE)
 _CLASS_BEFORE = re.compile(r"\bclass[ \t]+$")
 _CLASS_AFTER = re.compile(r"[ \t]*[:{(]|[ \t]+(?:extends|implements)\b")  # "class Snake:"
 # Placeholders of a date or time format: "YYYY-MM-DD", "HH:MM:SS".
@@ -1546,7 +1551,7 @@ def not_a_name_in_traffic(text: str, start: int, end: int,
                     r"[a-z][ \t]*$", text[max(0, start - 4):start])):
             return True
     if _CODE_BEFORE.search(text, max(0, start - 60), start) or text[end:end + 1] == "(" \
-            or _ANNOTATION_AFTER.match(text, end) \
+            or (_ANNOTATION_AFTER.match(text, end) and not any(c.isupper() for c in value)) \
             or (_CLASS_BEFORE.search(text, max(0, start - 8), start)
                 and _CLASS_AFTER.match(text, end)) \
             or _DATE_FORMAT.fullmatch(bare) or schema_title(text, start, end):
@@ -1869,43 +1874,31 @@ def vocabulary(nlp: Any) -> frozenset[str]:
 _SLUG = re.compile(r"(?<![\w.-])[a-z]+(?:-[a-z]+)*-\d+[a-z]?(?:[-.][a-z0-9]+)*(?![\w-])")
 
 
-_HEADLINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
-
-
-def headline(text: str, pos: int) -> bool:
-    """The line holding ``pos`` is a title-case headline ("Anna Wins Gold At Home"):
-    there a capital letter says nothing about names. (A short line of capitalised words
-    is more often a name line of an address or a signature.)"""
-    a = text.rfind("\n", 0, pos) + 1
-    b = text.find("\n", pos)
-    words = _HEADLINE_WORD.findall(text, a, len(text) if b < 0 else b)
-    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
-
-
-# A capitalised word opening a sentence (or a string, a list item, a field's value) and a
-# word that opens a noun phrase after it: a verb giving an instruction ("Preprocess the
-# data", "Task 3: Tokenize each file"), not a name.
+# A capitalised word opening a sentence (or a string, a list item, a field's value) and an
+# article after it: a verb giving an instruction ("Preprocess the data", "Task 3: Tokenize
+# a file"), not a name. Not after "Mr." or "Dr.": "Send Mr. Cooper the invoice".
 _OPENS_INSTRUCTION = re.compile(r"(?:^|[.!?:;\n\"“'(*•-])[ \t]*$")
-_DETERMINER_AFTER = re.compile(r"[ \t]+(?:the|a|an|this|that|these|those|your|my|our|their|its|"
-                               r"all|each|every|any|some)[ \t]")
-
-
-_VERB_PREFIX = re.compile(r"(?i:pre|re|de|un|dis|co|auto|over|under|up|down|out)(?=[a-z]{3})")
+_ABBREVIATION_BEFORE = re.compile(r"(?<![\w.])(?P<w>[^\W\d_]+)\.[ \t]*$")
+_ARTICLE_AFTER = re.compile(r"[ \t]+(?:the|a|an|your)[ \t]")
+_VERB_PREFIX = re.compile(r"(?i:pre|re|de|un|dis|auto|over|under)(?=[a-z]{5})")
 _VERB_ENDING = re.compile(r"(?i:[a-z]{3}(?:ize|ise|ify|ate))$")
 
 
 def imperative(text: str, start: int, end: int, words: frozenset[str] = frozenset()) -> bool:
     """``text[start:end]`` is one capitalised word, no given name, that opens a sentence
-    before a determiner and reads as a verb: an English word, one with a verb's ending
-    or one after a verb's prefix ("Preprocess the data", "Task 3: Tokenize each file",
-    "Deduplicate the rows"); not "Brannoc the baker", nor "Ines the baker"."""
+    before an article and is shaped like a verb: a verb's ending ("Tokenize",
+    "Summarise", "Deduplicate") or a verb's prefix before an English word ("Preprocess",
+    "Refactor"). "Brannoc the baker", "Cooper the invoice" and "Dr. Cohen this week"
+    stay names."""
     word = text[start:end]
     rest = _VERB_PREFIX.sub("", word, count=1)
+    title = _ABBREVIATION_BEFORE.search(text, max(0, start - 12), start)
+    if title and (len(title.group("w")) == 1 or title.group("w").lower() in _HONORIFICS):
+        return False  # "Mr. Cooper the ...", "J. Cooper the ..."
     return " " not in word and not given_name(word) \
         and bool(_OPENS_INSTRUCTION.search(text, max(0, start - 8), start)) \
-        and bool(_DETERMINER_AFTER.match(text, end)) \
-        and (ordinary_word(word, words) or bool(_VERB_ENDING.search(word))
-             or (rest != word and ordinary_word(rest, words)))
+        and bool(_ARTICLE_AFTER.match(text, end)) \
+        and (bool(_VERB_ENDING.search(word)) or (rest != word and ordinary_word(rest, words)))
 
 
 def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
@@ -1913,8 +1906,7 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
     """Runs of title-case proper nouns that spaCy did not call a place, product, date...
 
     A run of ordinary English words (``words``) with no given name in it is a heading
-    or a product, not a name; so is a run that starts with one in a title-case
-    headline (:func:`headline`). The small English model often labels unfamiliar
+    or a product, not a name. The small English model often labels unfamiliar
     (non-English) names as ORG or nothing at all while still tagging them PROPN; this
     catches those names. It costs precision on other proper nouns, which is the right
     trade for training data.
@@ -1947,12 +1939,9 @@ def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()
             return  # one capitalised word heading a line or a list item: a title, not a name
         if len(run) == 1 and imperative(doc.text, t.idx, t.idx + len(t.text), words):
             return  # "Preprocess the data": a verb opening an instruction, not a name
-        plain = [ordinary_word(t.text, words) or t.lemma_.lower() in words for t in named]
-        if not any_given and all(plain):
+        if not any_given and all(
+                ordinary_word(t.text, words) or t.lemma_.lower() in words for t in named):
             return  # ordinary words in title case ("Quiet Mornings"), no given name
-        if not any_given and plain and plain[0] and named[0] is t \
-                and t.lower_.rstrip(".") not in _HONORIFICS and headline(doc.text, t.idx):
-            return  # a headline's words ("Harnessing Plant Microbiomes for Crop Health")
         if not any_given and t.i > 0 \
                 and t.nbor(-1).lower_ in _PLACE_BEFORE:
             return  # "flew in from Brackley": a place

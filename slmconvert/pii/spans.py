@@ -21,7 +21,6 @@ from slmconvert.pii.recognizers import (
     field_label,
     foreign_letters,
     given_name,
-    headline,
     lower_case_prose,
     name_neighbour,
     name_word,
@@ -343,6 +342,16 @@ _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"“”(\[«»>*#|•-])[ \t]*$")
 _LINE_WORD = re.compile(r"[^\W\d_][\w'’-]*")
 
 
+def _headline(text: str, pos: int) -> bool:
+    """The line holding ``pos`` is a title-case headline ("Anna Wins Gold At Home"):
+    there a capital letter says nothing about names. (A short line of capitalised words
+    is more often a name line of an address or a signature.)"""
+    a = text.rfind("\n", 0, pos) + 1
+    b = text.find("\n", pos)
+    words = _LINE_WORD.findall(text, a, len(text) if b < 0 else b)
+    return len(words) >= 4 and sum(w[0].isupper() for w in words) >= 0.7 * len(words)
+
+
 # A line that holds nothing but a name ("Even Olsen" heading a letter or an address).
 _LINE_BEFORE = re.compile(r"(?:^|\n)[ \t>*•-]*$")
 _LINE_AFTER = re.compile(r"[ \t]*(?:\n|$)")
@@ -379,7 +388,7 @@ def _name_neighbours(text: str, s: Span, others: Sequence[Span]) -> list[Span]:
     after = _WORD_AFTER_NAME.match(text, s.end)
     if after and name_neighbour(after.group("n")) and apart(*after.span("n")):
         out.append(Span(s.start, after.end("n"), "PERSON", s.score))
-    return out if out and not headline(text, s.start) else []
+    return out if out and not _headline(text, s.start) else []
 
 
 # Past forms of common English verbs that a dictionary lists only by the verb ("gave" for
