@@ -560,10 +560,10 @@ def test_a_possessive_or_a_name_given_in_lower_case_needs_a_name_word(
     # an ordinal street in lower case
     ("please ship it to 5102 33rd street by friday", "5102 33rd street"),
     # a postal code after a lower-case town of three words, or a Dutch code
-    ("an office in ostervik bei tarnau 4410 in its new building", "4410"),
+    ("an office in ostervik tarnau 4410 in its new building", "4410"),
     ("a shop in tarvelde 7721 kt for the summer", "7721 kt"),
-    # a longer phrase before the place does not hide it
-    ("she works from home in tarvelde 4410 in the north", "4410"),
+    # a preposition before the code does not hide it
+    ("i live in leeds at ls6 2qt.", "ls6 2qt"),
     # a German street whose article is capitalised too
     ("It went to An Der Tarvau 12\nOstbyheim", "An Der Tarvau 12"),
 ])

@@ -405,6 +405,9 @@ def test_instructions_and_parameters_are_no_names(
     ("Brannoc the baker came by.", ["Brannoc"]),           # an appositive, no verb
     ("Send Mr. Cooper the invoice.", ["Cooper"]),           # after a title
     ("Dr. Cohen this week filed a motion.", ["Cohen"]),
+    # a surname with a verb's ending or prefix but no English verb in it
+    ("Thanks. Applegate the landlord called again.", ["Applegate"]),
+    ("Ok. Overstreet the plumber is booked.", ["Overstreet"]),
     # speakers whose line starts with a type's name
     ("Okafor: Any news on the invoice?\nIlsabet: None yet.", ["Okafor", "Ilsabet"]),
     ("Tove Arnesen: list the files\nOrla Brannoc: done", ["Tove Arnesen", "Orla Brannoc"]),

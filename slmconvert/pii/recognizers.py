@@ -303,11 +303,10 @@ POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRST
 # British inward letters are never c, i, k, m, o or v, so no "4th" or "1st").
 POSTAL_ALNUM_LOWER = (r"(?:[abceghj-nprstvxy]\d[abceghj-nprstv-z][ -]?\d[abceghj-nprstv-z]\d|"
                       r"[a-z]{1,2}\d[a-z\d]?[ \t]\d(?!st|nd|rd|th)[abd-hjlnp-uw-z]{2})")
-# "in", "at", "from" or "near" and a place of one to three words in lower case, before
-# its postal code (no preposition inside it: "from home in tarvola 4410" holds "in tarvola").
+# "in", "at", "from" or "near" and a place of one or two words in lower case, before
+# its postal code.
 _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
-                   r"(?:[ \t]+(?!(?:in|at|from|near|on|to|for|and|with|the)\b)"
-                   r"[^\W\d_]+(?:['’-][^\W\d_]+)*){0,2})[ \t]+")
+                   r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
@@ -782,9 +781,9 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"[a-z]{2})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)])"), 0.45, lower_text_only=True,
          unknown="place",
-         description="The same in a text with no capital letter, after a place of up to "
-                     "three words no English dictionary knows: 'an office in tarvola 4410 in "
-                     "its new building', 'in dalvik 7721 kt for' (not 'in batches 4000 in')."),
+         description="The same in a text with no capital letter, after a place no English "
+                     "dictionary knows: 'an office in tarvola 4410 in its new building', 'in "
+                     "dalvik 7721 kt for' (not 'in batches 4000 in')."),
     Rule("postal_alnum_in_place_lower", "STREET_ADDRESS",
          _c(rf"{_IN_LOWER_PLACE}(?P<v>{POSTAL_ALNUM_LOWER})(?![\w-])"
             r"(?=[ \t]+(?:in|on|for|to|and|with)\b|[.,;)]|$)"), 0.45, lower_text_only=True,
@@ -1880,25 +1879,29 @@ _SLUG = re.compile(r"(?<![\w.-])[a-z]+(?:-[a-z]+)*-\d+[a-z]?(?:[-.][a-z0-9]+)*(?
 _OPENS_INSTRUCTION = re.compile(r"(?:^|[.!?:;\n\"“'(*•-])[ \t]*$")
 _ABBREVIATION_BEFORE = re.compile(r"(?<![\w.])(?P<w>[^\W\d_]+)\.[ \t]*$")
 _ARTICLE_AFTER = re.compile(r"[ \t]+(?:the|a|an|your)[ \t]")
-_VERB_PREFIX = re.compile(r"(?i:pre|re|de|un|dis|auto|over|under)(?=[a-z]{5})")
-_VERB_ENDING = re.compile(r"(?i:[a-z]{3}(?:ize|ise|ify|ate))$")
+_VERB_PREFIX = re.compile(r"(?i:pre|re)(?=[a-z]{5})")
+_VERB_ENDING = re.compile(r"(?i:(?P<stem>[a-z]{3,})(?:ize|ise|ify|ate))$")
 
 
 def imperative(text: str, start: int, end: int, words: frozenset[str] = frozenset()) -> bool:
     """``text[start:end]`` is one capitalised word, no given name, that opens a sentence
-    before an article and is shaped like a verb: a verb's ending ("Tokenize",
-    "Summarise", "Deduplicate") or a verb's prefix before an English word ("Preprocess",
-    "Refactor"). "Brannoc the baker", "Cooper the invoice" and "Dr. Cohen this week"
-    stay names."""
+    before an article and is an English verb by its shape: a verb's ending on an English
+    word or stem ("Tokenize", "Summarise", "Validate") or "pre"/"re" before an English
+    word ("Preprocess", "Refactor"). "Brannoc the baker", "Cooper the invoice", "Dr.
+    Cohen this week", "Applegate the landlord" and "Overstreet the plumber" stay names."""
     word = text[start:end]
     rest = _VERB_PREFIX.sub("", word, count=1)
+    ending = _VERB_ENDING.search(word)
+    stem = ending.group("stem").lower() if ending else ""
+    verb = ending is not None and (ordinary_word(word, words) or any(
+        st in words for st in (stem, stem + "y", stem + "e")))
     title = _ABBREVIATION_BEFORE.search(text, max(0, start - 12), start)
     if title and (len(title.group("w")) == 1 or title.group("w").lower() in _HONORIFICS):
         return False  # "Mr. Cooper the ...", "J. Cooper the ..."
     return " " not in word and not given_name(word) \
         and bool(_OPENS_INSTRUCTION.search(text, max(0, start - 8), start)) \
         and bool(_ARTICLE_AFTER.match(text, end)) \
-        and (bool(_VERB_ENDING.search(word)) or (rest != word and ordinary_word(rest, words)))
+        and (verb or (rest != word and ordinary_word(rest, words)))
 
 
 def proper_noun_people(doc: Any, words: frozenset[str] = frozenset()

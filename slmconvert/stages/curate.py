@@ -206,8 +206,7 @@ class CurateStage(Stage):
     # 14 to 29: each has a section in docs/curate.md ("Curate v29: ..."); 29: the unknown
     # word next to a lower-case name, a line that holds only a name, whose song or novel,
     # lower-case possessives and names given, "Directed By:", no verb of an instruction
-    # or typed parameter as people, ordinal, Dutch, three-word-town and "An Der"
-    # addresses; 28: a list
+    # or typed parameter as people, ordinal, Dutch and "An Der" addresses; 28: a list
     # after a noun only people are, whose address or family, who said it, the addressee
     # line above an address block, a kinship noun before an unknown word, region words
     # ("kraj"), Basque and Czech street words, Portuguese "r", postal codes in lower
