@@ -65,6 +65,7 @@ FOUND = [  # (rule, text, the value it must report)
     ("po_box", "PSC 1187, Box 4420\nAPO AE 09310", "PSC 1187, Box 4420\nAPO AE 09310"),
     ("email_display_name", "From: Camila Dubois <cd@example.com>", "Camila Dubois"),
     ("person_title", "please ask Ms. Okonkwo to call", "Okonkwo"),
+    ("person_title_particle", "we thank Ms. ten Vossen for it", "ten Vossen"),
     ("person_initial", "the Elita B. Desaulniers file", "Elita B. Desaulniers"),
     ("person_intro_lower", "my name is ilsa brandt but friends say ilse", "ilsa brandt"),
     ("person_subject", "Maren lives on the coast now.", "Maren"),
@@ -119,6 +120,13 @@ FOUND = [  # (rule, text, the value it must report)
     ("postal_year_in_place", "a studio in Vesterlund K 1907, near the harbour", "1907"),
     ("street_number_town", "see you at Orla Mills, 5890 Condomínio Bela Vista de Minas 1045, "
      "Belmonte", "5890 Condomínio Bela Vista de Minas 1045"),
+    ("person_name_answer", "What's your full name?\nCaller: Orla K. Tarvo\nBot: thanks",
+     "Orla K. Tarvo"),
+    ("person_kin_name", "My nephew's name is Tarvolin.", "Tarvolin"),
+    ("person_gender_of", "Fans still argue about the gender of Orvelle Tane in that song.",
+     "Orvelle Tane"),
+    ("person_possessive", "he drove Ansgar's kid to school", "Ansgar"),
+    ("person_possessive", "It was Mccallum's song all along.", "Mccallum"),
 ]
 
 NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
@@ -140,6 +148,15 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("person_subject", "The company is from Oslo and It lives on a server."),
     ("person_vocative", "Yes, can you book it? Thanks, I will."),
     ("person_intro_lower", "my name is on the list"),
+    ("person_name_answer", "What is your name? I am the billing assistant."),
+    ("person_name_answer", "What is your name?\nname: string"),
+    ("person_kin_name", "your partner's name: string"),
+    ("person_title_particle", "Don't miss ten Python tips"),
+    ("person_possessive", "Haiku's sister model is faster."),
+    ("person_name_answer", "what's your full name? sure, one second"),
+    ("person_kin_name", "my boss's name is on the door"),
+    ("person_gender_of", "store the gender of Python objects as a flag"),
+    ("person_possessive", "the Node's children are sorted"),
     ("phone_labelled", "build 2.4.1-office is out"),
     ("street_prefix_lower", "sent via email 12 times"),
     ("street_named", "we are on the main road now"),

@@ -556,6 +556,52 @@ def test_a_possessive_or_a_name_given_in_lower_case_needs_a_name_word(
     assert out == text, out
 
 
+@pytest.mark.parametrize(("text", "name"), [
+    # whose gender, whose novel or concert, a former member who made a work
+    ("fans still argue about the gender of orvelle in it", "orvelle"),
+    ("why is tavish so stubborn today?", "tavish"),
+    ("a ballad by ex-Zombie Tarvo that charted", "Tarvo"),
+    ("a ballad by ex-kinks tarvolin", "tarvolin"),
+    ("Unlike the Tarvola memoir, this one is short.", "Tarvola"),
+    ("we met at a Lewis Orvelle concert", "Orvelle"),
+    ("unlike the tarvola memoir, this one is short", "tarvola"),
+    ("the new tarvola novel is out", "tarvola"),
+    ("we loved the New Tarvola memoir", "Tarvola"),
+    # the answer to a question for a name, a name given as a relative's
+    ("bot: what is your surname? tarvolinen", "tarvolinen"),
+    ("bot: and your surname?? no. what is your surname? tarvolinen", "tarvolinen"),
+    ("the lease is in my wife's name, ilsabet varno", "ilsabet varno"),
+    # a name that starts with "Mac" or "Mc" and one capital only
+    ("though Mccallum's song was about a boat", "Mccallum"),
+])
+def test_what_only_a_person_has_or_does_names_a_person(
+        scrubber: Scrubber, text: str, name: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert name not in out, out
+
+
+@pytest.mark.parametrize("text", [
+    "the gender of users is optional",
+    "a tool built by ex-Google Engineers",
+    "the Gothic novel and a Jazz concert",
+    "the Python biography page",
+    "a rock concert and the first novel",
+    "What is your name? I am the billing assistant.",
+    # from an outside review: no role, group, tool or field value is a person
+    "Testing is very reliable", "Stripe is extremely reliable",
+    "Performance is really kind of bad", "label: What is your name?\ntype: text",
+    "Please provide your spouse's name, address, and phone number.",
+    "my colleague's name is redacted.", "predict the gender of Given Name values",
+    "infer the gender of usernames", "a tool built by former Google Engineer",
+    "founded by ex-Google Staff", "Node's kids are rendered first.",
+    "250 ms ten Times a day",
+])
+def test_a_work_or_a_question_without_a_name_word_names_no_one(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out == text, out
+
+
 @pytest.mark.parametrize(("text", "address"), [
     # an ordinal street in lower case
     ("please ship it to 5102 33rd street by friday", "5102 33rd street"),

@@ -27,6 +27,7 @@ def test_an_explicit_second_model_that_is_not_installed_is_an_error() -> None:
     ("Anna", True), ("Иван", True), ("Łukasz", True), ("O'Neill", True), ("McKay", True),
     ("Jean-Luc", True), ("J.", True), ("ANNA", False), ("łódź", False), ("иван", False),
     ("TestRunner", False), ("ORDER_BY", False), ("R2", False),
+    ("Machado", True), ("Mcandrew", True), ("MacLeod", True), ("McdonalD", False),
 ])
 def test_a_title_case_name_word_in_any_script_with_case(word: str, ok: bool) -> None:
     assert rec.title_name_word(word) is ok

@@ -409,8 +409,24 @@ _POSSESSIVE_AFTER = r"(?=(?i:his|her|their|my|your|our)\b)"
 _WHOSE = (r"(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal|latest|first|"
           r"last|debut)[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
           r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
-          r"parents|boyfriend|girlfriend|fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname|"
+          r"parents|kid|(?:brother|sister|cousin)(?![ \t]+(?:model|project|company|site|brand|"
+          r"phone|distro|ship|city|app|product|library|package|repo|service|paper|school|"
+          r"station|channel|network|hotel|store|team|org))|grandson|granddaughter|nephew|"
+          r"niece|boyfriend|"
+          r"girlfriend|fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname|"
           r"songs?|novels?|poems?|memoirs?|lyrics|autobiography)\b(?![ \t]+book)")
+
+# One to three words of a name given as an answer, a middle initial allowed.
+_ANSWER_NAME = (r"[^\W\d_][\w'’-]+(?:[ \t]+(?:[^\W\d_]\.?[ \t]+)?[^\W\d_][\w'’-]+){0,2}")
+# What only a person writes or gives, right after a name: "the Tarvola novel".
+_WORK_AFTER = re.compile(r"[ \t]+(?i:novels?|memoirs?|biography|concerts?)\b")
+# Adjectives between an article and whose work it is: "the new Tarvola novel".
+_WORK_ADJECTIVE = (r"(?i:new|latest|last|first|early|late|final|debut|old|classic|famous|"
+                   r"upcoming|next|recent|great|best)")
+
+# Traits of character only a person has ("so impulsive", "very reliable").
+_TRAIT = (r"(?:impulsive|stubborn|jealous|shy|rude|generous|lazy|honest|arrogant|polite|"
+          r"talkative|grumpy|selfish|brave|reliable|trustworthy|moody|naive|clever|kind)")
 
 # "sung by", "directed by": the artist of a work follows; the name ends at punctuation
 # or a preposition ("... in 2007").
@@ -804,6 +820,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate=lambda v: v.split()[0].lower() not in _ROLE_WORDS
          and not (v.split()[0].islower() and sentence_word(v.split()[0])),
          description="Names after a title: 'Ms. Okonkwo', 'Dr Anna Berg'."),
+    Rule("person_title_particle", "PERSON",
+         _c(rf"(?<!\w)(?:{'|'.join(t.title() for t in FORMS_OF_ADDRESS)})\.?[ \t]+"
+            rf"(?P<v>{particles.alternation(particles.PEOPLE)}(?:[ \t]+"
+            rf"{particles.alternation(particles.PEOPLE)})?[ \t]+{CAP_NAME})"), 0.7,
+         description="A surname led by a particle after a capitalised title: 'Ms. ten "
+                     "Vossen', 'Dr. van der Berg' (not 'miss ten Python tips')."),
     Rule("email_display_name", "PERSON",
          _c(r"(?P<v>(?<![\w'’-])[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’.-]*(?:[ \t]+[^\W\d_][\w'’.-]*){0,3})[ \t]*"
             r"<[\w.+-]+@[\w-]+(?:\.[\w-]+)+>"), 0.8,
@@ -847,6 +869,63 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?=\s*(?:[.,;!?\n]|$)|\s+(?:but|and|or|so)\b)"), 0.6,
          validate=lambda v: not _not_a_name_word(v.split()[0]),  # "please call me back"
          description="A name, in any case, ending a 'my name is' / 'call me' phrase."),
+    Rule("person_name_answer", "PERSON",
+         _c(r"(?i:\bwhat(?:['’]s|\s+is)\s+your\s+(?:(?:full|first|last|given|family|middle|"
+            r"maiden)\s+|sur)?name\s*\?)[ \t]*+\n?[ \t]*+"
+            r"(?:(?i:user|customer|client|caller|guest|human|me|answer|reply)[ \t]*+:[ \t]*+)?"
+            rf"(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.!\n]|$)"), 0.6,
+         validate_words=lambda v, words: _named_answer(v, words),
+         description="The answer to a question for a name, in any case: \"what's your last "
+                     "name? tarvola\" (name words: a common given name or no English word "
+                     "nor software, not a reply such as 'sure' or 'I am ...')."),
+    Rule("person_kin_name", "PERSON",
+         _c(rf"(?i:\b(?:my|his|her|their|our|your)\s+{_KIN}['’]s\s+(?:(?:full|first|last|"
+            r"middle|maiden)\s+)?name(?:\s+is)?)(?:[ \t]*+[:,])?[ \t]++"
+            rf"(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.,;!?\n]|$)"), 0.6,
+         validate_words=lambda v, words: _named_answer(v, words),
+         description="A name given after 'my partner's name (is)': \"it's under my wife's "
+                     "name orla tarvo\"."),
+    Rule("person_gender_of", "PERSON",
+         _c(rf"(?i:\bgender[ \t]+of)[ \t]+(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})"
+            r"(?![\w'’-])"), 0.5,
+         validate_words=lambda v, words: _possessor(v) and any(
+             given_name(w) or not common_word(w, words) for w in v.split()),
+         description="Whose gender a sentence speaks of: 'the true gender of Orvelle' (name "
+                     "words only, no software)."),
+    Rule("person_gender_of_lower", "PERSON",
+         _c(r"\bgender[ \t]+of[ \t]+(?P<v>[^\W\d_][^\W\d_'’-]+)(?![\w'’-])"), 0.5,
+         lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words)
+         and (given_name(v) or not v.endswith("s")),  # not "usernames", "emojis"
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name or no English word nor software."),
+    Rule("person_former_member", "PERSON",
+         _c(rf"(?i:\bby[ \t]+(?:ex-|former[ \t]+))[{UPPER}][\w'’.&-]*[ \t]+"
+            rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)(?![\w'’-])"), 0.5,
+         validate_words=lambda v, words: _possessor(v) and not any(
+             _role_noun(w, words) for w in v.split()),
+         description="A former member of a band or a team who made a work: 'a song by "
+                     "ex-Zombie Tarvo' (name words only, no software)."),
+    Rule("person_former_member_lower", "PERSON",
+         _c(r"\bby[ \t]+(?:ex-|former[ \t]+)[^\W\d_][\w'’.&-]*[ \t]+"
+            r"(?P<v>[^\W\d_][^\W\d_'’-]+)(?![\w'’-])"), 0.5,
+         lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name or no English word nor software."),
+    Rule("person_work", "PERSON",
+         _c(rf"\b(?i:the|a|an)[ \t]+(?:{_WORK_ADJECTIVE}[ \t]+)?"
+            rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})[ \t]+"
+            r"(?i:novels?|memoirs?|biography|concerts?)\b"), 0.5,
+         validate_words=lambda v, words: _possessor(v) and any(
+             given_name(w) or not common_word(w, words) for w in v.split()),
+         description="Whose novel, memoir or concert: 'the Tarvola novel', 'a Lewis Orvelle "
+                     "concert' (name words, one a given name or no English word: not 'the "
+                     "Gothic novel')."),
+    Rule("person_work_lower", "PERSON",
+         _c(rf"\b(?:the|a|an)[ \t]+(?:(?i:{_WORK_ADJECTIVE})[ \t]+)?"
+            r"(?:[^\W\d_][^\W\d_'’-]+[ \t]+)?(?P<v>[^\W\d_][^\W\d_'’-]+)"
+            r"[ \t]+(?:novels?|memoirs?|biography|concerts?)\b"), 0.5, lower_text_only=True,
+         validate_words=lambda v, words: _kin_name(v, words),
+         description="The same in a text with no capital letter: 'the tarvola novel'."),
     Rule("person_subject", "PERSON",
          _c(r"(?:^|(?<=[.!?\n]\s)|(?<=[.!?]\s\s)|(?<=\n))[ \t]*(?P<v>(?!(?:The|This|That|It|He|She|"
             r"They|We|You|I|Who|Everyone|Everybody|Someone|Somebody|Nobody|No|One|There|Here|What|"
@@ -934,6 +1013,21 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"boy|lady|gentleman|human[ \t]+being)\b"), 0.5, lower_text_only=True,
          validate=lambda v: name_word(v), description="The same in a text with no capital "
                                                       "letter."),
+    Rule("person_trait", "PERSON",
+         _c(rf"(?:(?i:\b(?:why|how)[ \t]+(?:is|was))[ \t]+|(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*)"
+            rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)(?:[ \t]+(?:is|was))?[ \t]+"
+            rf"(?:so|very|really|extremely|always|too)[ \t]+{_TRAIT}\b(?![ \t]+of\b)"), 0.5,
+         validate_words=lambda v, words: _possessor(v) and any(
+             given_name(w) or not common_word(w, words) for w in v.split()),
+         description="Someone a sentence gives a trait of character: 'Why is Tavi so "
+                     "impulsive?', 'Orvelle is very reliable.' (name words, no software)."),
+    Rule("person_trait_lower", "PERSON",
+         _c(r"(?:\b(?:why|how)[ \t]+(?:is|was)[ \t]+|(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*)"
+            r"(?P<v>[^\W\d_][^\W\d_'’-]+)(?:[ \t]+(?:is|was))?[ \t]+"
+            rf"(?:so|very|really|extremely|always|too)[ \t]+{_TRAIT}\b(?![ \t]+of\b)"), 0.5,
+         lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
+         description="The same in a text with no capital letter, when the word is a common "
+                     "given name or no English word nor software."),
     Rule("person_named", "PERSON",
          _c(r"(?i:\b(?:named|called|christened|bapti[sz]ed)\s+(?:him|her|them|it|me|us|the\s+"
             r"(?:baby|child|boy|girl)))\s+(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+(?:\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)?)"),
@@ -1199,7 +1293,8 @@ def place_or_org_context(text: str, start: int, end: int) -> bool:
     before = re.findall(r"[^\W\d_]+", text[begin:start])
     lead = before[-1] if before else phrase[0]  # the word just before, or the span's first
     if len(phrase) >= 2 and lead.lower() in _PLACE_PREFIXES \
-            and (lead[0].isupper() or lower_case_prose(text)):
+            and (lead[0].isupper() or lower_case_prose(text)) \
+            and not _WORK_AFTER.match(text, end):  # "the new Tarvola novel" is Tarvola's
         return True
     if _PLACE_BEFORE_STRONG.search(text, max(0, begin - 48), begin):
         return True
@@ -1669,7 +1764,7 @@ def ordinary_word(word: str, words: frozenset[str]) -> bool:
 
 
 # The prefixes of a title-case name word with a second capital: "McKay", "O'Neill".
-_NAME_PREFIX = re.compile(r"(?:Mc|Mac|O['’]|D['’])(?=[^\W\d_])")
+_NAME_PREFIX = re.compile(rf"(?:Mc|Mac|O['’]|D['’])(?=[{UPPER}])")  # not "Machado"
 _DUTCH_IJ = re.compile(r"^IJ(?=[^\W\d_])")  # Dutch capitalises both letters: "IJssel"
 
 
@@ -1843,6 +1938,36 @@ def _possessor(value: str) -> bool:
     """Words that can name the person whose address or family a possessive gives: name
     words (:func:`name_neighbour`), no software ("Python's", "Gmail's")."""
     return all(name_neighbour(w) and w.lower() not in tech_names() for w in value.split())
+
+
+def inflected_english(word: str, words: frozenset[str]) -> bool:
+    """A past or "-ing" form of an English word ("called", "hoped", "planned", "carried",
+    "sitting", "redacted"), which :func:`ordinary_word` does not count."""
+    w = word.lower()
+    stems = [w[:-2], w[:-1], w[:-3], w[:-3] + "y", w[:-3] + "e", w[:-4]] \
+        if w.endswith(("ed", "ing")) else []
+    return any(st in words for st in stems)
+
+
+def _named_answer(value: str, words: frozenset[str]) -> bool:
+    """Words given as a name where one was asked for: capitalised name words
+    (:func:`_possessor`) or lower-case ones that are a common given name or no English
+    word (:func:`_kin_name`), initials aside; no reply word ("Sure", "I'm", "not")."""
+    names = [w for w in value.split() if len(w.rstrip(".")) > 1]
+    return all(not _not_a_name_word(w) and (_possessor(w) if w[:1].isupper() else (
+        _kin_name(w, words) and not inflected_english(w, words))) for w in names)
+
+
+# Nouns for a role or a group, not a person: "ex-Google Engineer", "ex-Google Staff".
+_ROLE_ENDING = re.compile(r"(?:er|or|ist|ian|ant|ent|eer|s)$")
+
+
+def _role_noun(word: str, words: frozenset[str]) -> bool:
+    """An English word, no given name, that ends like a role or a plural ("Engineer",
+    "Founders") or is a role word ("Staff", "Team")."""
+    w = word.lower()
+    return w in _ROLE_WORDS | {"staff", "crew", "brain", "alum", "alumni"} or (
+        ordinary_word(word, words) and bool(_ROLE_ENDING.search(w)))
 
 
 def _kin_name(word: str, words: frozenset[str]) -> bool:

@@ -21,6 +21,7 @@ from slmconvert.pii.recognizers import (
     field_label,
     foreign_letters,
     given_name,
+    inflected_english,
     lower_case_prose,
     name_neighbour,
     name_word,
@@ -407,12 +408,9 @@ def _unknown_word(word: str, words: frozenset[str]) -> bool:
     (``words``) knows and no software is named by: "ballesteros", "brkić" (not "version",
     "gave", "i'm", "plc", "pandas")."""
     w = word.lower()
-    # "called", "hoped", "planned", "carried", "sitting" are English too
-    stems = [w[:-2], w[:-1], w[:-3], w[:-3] + "y", w[:-3] + "e", w[:-4]] \
-        if w.endswith(("ed", "ing")) else []
     return len(word) >= 3 and bool(words) and name_word(word) and not common_word(word, words) \
         and w not in tech_names() | CALENDAR_WORDS | _JOINING_WORDS | _IRREGULAR_PAST \
-        and not any(st in words for st in stems)
+        and not inflected_english(word, words)  # "called", "planned", "sitting"
 
 
 def _mostly_english(text: str, words: frozenset[str]) -> bool:

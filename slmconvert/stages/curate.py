@@ -203,7 +203,10 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 29: each has a section in docs/curate.md ("Curate v29: ..."); 29: the unknown
+    # 14 to 30: each has a section in docs/curate.md ("Curate v30: ..."); 30: what only a
+    # person has or does (a trait of character, a gender, a novel or a concert, a former
+    # band member's work), the answer to "what's your name?", a relative's name, "Mac"
+    # and "Mc" names with one capital, a name particle after a title; 29: the unknown
     # word next to a lower-case name, a line that holds only a name, whose song or novel,
     # lower-case possessives and names given, "Directed By:", no verb of an instruction
     # or typed parameter as people, ordinal, Dutch and "An Der" addresses; 28: a list
@@ -249,7 +252,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "29"
+    version = "30"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
