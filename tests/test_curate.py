@@ -125,7 +125,6 @@ FOUND = [  # (rule, text, the value it must report)
     ("person_kin_name", "My nephew's name is Tarvolin.", "Tarvolin"),
     ("person_gender_of", "Fans still argue about the gender of Orvelle Tane in that song.",
      "Orvelle Tane"),
-    ("person_possessive", "he drove Ansgar's kid to school", "Ansgar"),
     ("person_possessive", "It was Mccallum's song all along.", "Mccallum"),
 ]
 
@@ -153,6 +152,7 @@ NOT_FOUND = [  # (rule, text): values that must not be reported by that rule
     ("person_kin_name", "your partner's name: string"),
     ("person_title_particle", "Don't miss ten Python tips"),
     ("person_possessive", "Haiku's sister model is faster."),
+    ("person_possessive", "Sonnet's brother is larger."),
     ("person_name_answer", "what's your full name? sure, one second"),
     ("person_kin_name", "my boss's name is on the door"),
     ("person_gender_of", "store the gender of Python objects as a flag"),

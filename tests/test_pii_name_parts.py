@@ -194,7 +194,7 @@ def test_a_pronoun_or_an_unnamed_word_next_to_a_verb_of_speech_stays() -> None:
     ("person_is_a_person", "We met. Dorran Vell was such a kind man.", "Dorran Vell"),
     ("person_is_a_person_lower", "amberly is a kind person, really", "amberly"),
     ("person_trait", "Why is Tavish so stubborn today?", "Tavish"),
-    ("person_trait", "Orvelle Tane is very reliable, ask her.", "Orvelle Tane"),
+    ("person_trait", "Orvelle Tane is very generous, ask her.", "Orvelle Tane"),
 ])
 def test_someone_a_sentence_calls_a_person(rule: str, text: str, name: str) -> None:
     assert [text[a:b] for a, b, _ in RULES[rule].find(text)] == [name]
@@ -209,7 +209,7 @@ def test_pronouns_things_and_roles_are_not_called_people(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "It is very reliable.", "Why is Python so lazy about imports?", "This is so rude.",
+    "It is very kind.", "Why is Python so lazy about imports?", "This is so rude.",
     "Everyone was very kind.",
 ])
 def test_pronouns_and_software_have_no_traits_of_character(text: str) -> None:

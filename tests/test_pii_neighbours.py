@@ -570,6 +570,10 @@ def test_a_possessive_or_a_name_given_in_lower_case_needs_a_name_word(
     # the answer to a question for a name, a name given as a relative's
     ("bot: what is your surname? tarvolinen", "tarvolinen"),
     ("bot: and your surname?? no. what is your surname? tarvolinen", "tarvolinen"),
+    ("Bot: What is your name?\r\n\r\nUser: Orla Tarvo, thanks", "Tarvo"),
+    ("Bot: What is your name?\nUser: jared", "jared"),  # a given name, not "jar" + "ed"
+    ("My son's name is\norla tarvo", "tarvo"),
+    ("he drove Ansgar's kid to school", "Ansgar"),
     ("the lease is in my wife's name, ilsabet varno", "ilsabet varno"),
     # a name that starts with "Mac" or "Mc" and one capital only
     ("though Mccallum's song was about a boat", "Mccallum"),
@@ -588,13 +592,18 @@ def test_what_only_a_person_has_or_does_names_a_person(
     "a rock concert and the first novel",
     "What is your name? I am the billing assistant.",
     # from an outside review: no role, group, tool or field value is a person
-    "Testing is very reliable", "Stripe is extremely reliable",
+    "Testing is very honest", "Stripe is extremely reliable",
     "Performance is really kind of bad", "label: What is your name?\ntype: text",
     "Please provide your spouse's name, address, and phone number.",
     "my colleague's name is redacted.", "predict the gender of Given Name values",
     "infer the gender of usernames", "a tool built by former Google Engineer",
     "founded by ex-Google Staff", "Node's kids are rendered first.",
     "250 ms ten Times a day",
+    # from a second review: places, groups, products and data
+    "We went to a San Diego concert last year.", "a memo by former White House counsel",
+    "Haiku's sister is Sonnet.", "Mercurial's cousin language",
+    "Your spouse's name, Address, Phone", "infer the gender of kaggle users",
+    "why is dask so lazy", "hetzner is so reliable", "my wife's nameplate is gold",
 ])
 def test_a_work_or_a_question_without_a_name_word_names_no_one(
         scrubber: Scrubber, text: str) -> None:

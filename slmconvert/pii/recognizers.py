@@ -409,11 +409,7 @@ _POSSESSIVE_AFTER = r"(?=(?i:his|her|their|my|your|our)\b)"
 _WHOSE = (r"(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal|latest|first|"
           r"last|debut)[ \t]+)?(?:address|phone[ \t]+number|mobile[ \t]+number|birthday|"
           r"date[ \t]+of[ \t]+birth|wife|husband|son|daughter|mother|father|mom|mum|dad|"
-          r"parents|kid|(?:brother|sister|cousin)(?![ \t]+(?:model|project|company|site|brand|"
-          r"phone|distro|ship|city|app|product|library|package|repo|service|paper|school|"
-          r"station|channel|network|hotel|store|team|org))|grandson|granddaughter|nephew|"
-          r"niece|boyfriend|"
-          r"girlfriend|fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname|"
+          r"parents|boyfriend|girlfriend|fianc[eé]e?|maiden[ \t]+name|middle[ \t]+name|surname|"
           r"songs?|novels?|poems?|memoirs?|lyrics|autobiography)\b(?![ \t]+book)")
 
 # One to three words of a name given as an answer, a middle initial allowed.
@@ -424,9 +420,15 @@ _WORK_AFTER = re.compile(r"[ \t]+(?i:novels?|memoirs?|biography|concerts?)\b")
 _WORK_ADJECTIVE = (r"(?i:new|latest|last|first|early|late|final|debut|old|classic|famous|"
                    r"upcoming|next|recent|great|best)")
 
-# Traits of character only a person has ("so impulsive", "very reliable").
-_TRAIT = (r"(?:impulsive|stubborn|jealous|shy|rude|generous|lazy|honest|arrogant|polite|"
-          r"talkative|grumpy|selfish|brave|reliable|trustworthy|moody|naive|clever|kind)")
+# Traits of character only a person has ("so impulsive", "very generous"); not "reliable"
+# or "lazy", which agent traffic says of tools ("the Stripe API is reliable").
+_TRAIT = (r"(?:impulsive|stubborn|jealous|shy|rude|generous|honest|arrogant|polite|"
+          r"talkative|grumpy|selfish|brave|moody|naive|clever|kind)")
+
+# Kin a possessive name has that software and products are said to have too ("Haiku's
+# sister model", "Sonnet's brother"): a person's only when the name is one (a given name
+# or a word no dictionary knows).
+_KIN_OWNED = (r"(?:kid|brother|sister|cousin|grandson|granddaughter|nephew|niece)\b")
 
 # "sung by", "directed by": the artist of a work follows; the name ends at punctuation
 # or a preposition ("... in 2007").
@@ -871,29 +873,30 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A name, in any case, ending a 'my name is' / 'call me' phrase."),
     Rule("person_name_answer", "PERSON",
          _c(r"(?i:\bwhat(?:['’]s|\s+is)\s+your\s+(?:(?:full|first|last|given|family|middle|"
-            r"maiden)\s+|sur)?name\s*\?)[ \t]*+\n?[ \t]*+"
-            r"(?:(?i:user|customer|client|caller|guest|human|me|answer|reply)[ \t]*+:[ \t]*+)?"
-            rf"(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.!\n]|$)"), 0.6,
+            r"maiden)\s+|sur)?name\s*\?)[ \t]*+(?:\r?\n[ \t]*+){0,2}"
+            r"(?:(?i:user|customer|client|caller|guest|human|me|you|answer|reply)[ \t]*+:"
+            rf"[ \t]*+)?(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.,;!?\r\n]|$)"), 0.6,
          validate_words=lambda v, words: _named_answer(v, words),
          description="The answer to a question for a name, in any case: \"what's your last "
                      "name? tarvola\" (name words: a common given name or no English word "
                      "nor software, not a reply such as 'sure' or 'I am ...')."),
     Rule("person_kin_name", "PERSON",
          _c(rf"(?i:\b(?:my|his|her|their|our|your)\s+{_KIN}['’]s\s+(?:(?:full|first|last|"
-            r"middle|maiden)\s+)?name(?:\s+is)?)(?:[ \t]*+[:,])?[ \t]++"
-            rf"(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.,;!?\n]|$)"), 0.6,
+            r"middle|maiden)\s+)?name(?:\s+is)?)\b(?:[ \t]*+[:,])?[ \t]*+(?:\r?\n[ \t]*+)?"
+            rf"(?<=[\s:,])(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.,;!?\r\n]|$)"), 0.6,
          validate_words=lambda v, words: _named_answer(v, words),
-         description="A name given after 'my partner's name (is)': \"it's under my wife's "
+         description="A name given after 'my wife's name (is)': \"it's under my wife's "
                      "name orla tarvo\"."),
     Rule("person_gender_of", "PERSON",
          _c(rf"(?i:\bgender[ \t]+of)[ \t]+(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})"
             r"(?![\w'’-])"), 0.5,
          validate_words=lambda v, words: _possessor(v) and any(
              given_name(w) or not common_word(w, words) for w in v.split()),
-         description="Whose gender a sentence speaks of: 'the true gender of Orvelle' (name "
+         description="Whose gender a sentence speaks of: 'the gender of Orvelle' (name "
                      "words only, no software)."),
     Rule("person_gender_of_lower", "PERSON",
-         _c(r"\bgender[ \t]+of[ \t]+(?P<v>[^\W\d_][^\W\d_'’-]+)(?![\w'’-])"), 0.5,
+         _c(r"\bgender[ \t]+of[ \t]+(?P<v>[^\W\d_][^\W\d_'’-]+)(?![\w'’-])"
+            r"(?![ \t]+(?!(?:is|was|has|does)\b)[^\W\d_]+s\b|[ \t]+in[ \t]+the\b)"), 0.5,
          lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words)
          and (given_name(v) or not v.endswith("s")),  # not "usernames", "emojis"
          description="The same in a text with no capital letter, when the word is a common "
@@ -902,7 +905,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(rf"(?i:\bby[ \t]+(?:ex-|former[ \t]+))[{UPPER}][\w'’.&-]*[ \t]+"
             rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)(?![\w'’-])"), 0.5,
          validate_words=lambda v, words: _possessor(v) and not any(
-             _role_noun(w, words) for w in v.split()),
+             _role_noun(w, words) for w in v.split()) and any(
+             given_name(w) or not common_word(w, words) for w in v.split()),
          description="A former member of a band or a team who made a work: 'a song by "
                      "ex-Zombie Tarvo' (name words only, no software)."),
     Rule("person_former_member_lower", "PERSON",
@@ -1020,7 +1024,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate_words=lambda v, words: _possessor(v) and any(
              given_name(w) or not common_word(w, words) for w in v.split()),
          description="Someone a sentence gives a trait of character: 'Why is Tavi so "
-                     "impulsive?', 'Orvelle is very reliable.' (name words, no software)."),
+                     "impulsive?', 'Orvelle is very generous.' (name words, no software)."),
     Rule("person_trait_lower", "PERSON",
          _c(r"(?:\b(?:why|how)[ \t]+(?:is|was)[ \t]+|(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*)"
             r"(?P<v>[^\W\d_][^\W\d_'’-]+)(?:[ \t]+(?:is|was))?[ \t]+"
@@ -1052,8 +1056,16 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="Whose address, phone number, birthday, family or song: 'here is "
                      "Auriel's address', 'Tavi's wife', 'Orvelle's novel' (no software, "
                      "organisation or place word)."),
+    Rule("person_possessive_kin", "PERSON",
+         _c(rf"(?<![\w'’-])(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)['’]s[ \t]+{_KIN_OWNED}"), 0.5,
+         validate_words=lambda v, words: _possessor(v) and any(
+             given_name(w) or not common_word(w, words) for w in v.split()),
+         description="Whose kid, brother, sister, cousin, nephew or niece, when a word of "
+                     "the name is a given name or no English word: 'Ansgar's kid' (not "
+                     "'Haiku's sister model')."),
     Rule("person_possessive_lower", "PERSON",
-         _c(rf"(?<![\w'’-])(?P<v>[^\W\d_][^\W\d_-]+)['’]s[ \t]+{_WHOSE}"), 0.5,
+         _c(rf"(?<![\w'’-])(?P<v>[^\W\d_][^\W\d_-]+)['’]s[ \t]+(?:{_WHOSE}|{_KIN_OWNED})"),
+         0.5,
          lower_text_only=True, validate_words=lambda v, words: _kin_name(v, words),
          description="The same in a text with no capital letter, when the word is a common "
                      "given name or no English word nor software: 'here's ilsabet's "
@@ -1294,8 +1306,8 @@ def place_or_org_context(text: str, start: int, end: int) -> bool:
     lead = before[-1] if before else phrase[0]  # the word just before, or the span's first
     if len(phrase) >= 2 and lead.lower() in _PLACE_PREFIXES \
             and (lead[0].isupper() or lower_case_prose(text)) \
-            and not _WORK_AFTER.match(text, end):  # "the new Tarvola novel" is Tarvola's
-        return True
+            and not (lead.lower() == "new" and _WORK_AFTER.match(text, end)):
+        return True  # but "the new Tarvola novel" is Tarvola's ("a San Diego concert" stays)
     if _PLACE_BEFORE_STRONG.search(text, max(0, begin - 48), begin):
         return True
     if any(given_name(w) for w in phrase):
@@ -1954,8 +1966,10 @@ def _named_answer(value: str, words: frozenset[str]) -> bool:
     (:func:`_possessor`) or lower-case ones that are a common given name or no English
     word (:func:`_kin_name`), initials aside; no reply word ("Sure", "I'm", "not")."""
     names = [w for w in value.split() if len(w.rstrip(".")) > 1]
-    return all(not _not_a_name_word(w) and (_possessor(w) if w[:1].isupper() else (
-        _kin_name(w, words) and not inflected_english(w, words))) for w in names)
+    return all(not _not_a_name_word(w) and (given_name(w) or (
+        _possessor(w) if w[:1].isupper() else (
+            _kin_name(w, words) and not inflected_english(w, words)))) for w in names) \
+        and any(given_name(w) or not common_word(w, words) for w in names)
 
 
 # Nouns for a role or a group, not a person: "ex-Google Engineer", "ex-Google Staff".

@@ -205,7 +205,7 @@ class CurateStage(Stage):
     name = "curate"
     # 14 to 30: each has a section in docs/curate.md ("Curate v30: ..."); 30: what only a
     # person has or does (a trait of character, a gender, a novel or a concert, a former
-    # band member's work), the answer to "what's your name?", a relative's name, "Mac"
+    # band member's work), the answer to a question for a name, a relative's name, "Mac"
     # and "Mc" names with one capital, a name particle after a title; 29: the unknown
     # word next to a lower-case name, a line that holds only a name, whose song or novel,
     # lower-case possessives and names given, "Directed By:", no verb of an instruction
