@@ -415,7 +415,8 @@ _WHOSE = (r"(?:(?:new|old|current|home|postal|mailing|email|e-mail|work|personal
 # One to three words of a name given as an answer, a middle initial allowed.
 _ANSWER_NAME = (r"[^\W\d_][\w'’-]+(?:[ \t]+(?:[^\W\d_]\.?[ \t]+)?[^\W\d_][\w'’-]+){0,2}")
 # What only a person writes or gives, right after a name: "the Tarvola novel".
-_WORK_AFTER = re.compile(r"[ \t]+(?i:novels?|memoirs?|biography|concerts?)\b")
+_WORK = r"(?i:novels?|memoirs?|biography|concerts?)\b"
+_WORK_AFTER = re.compile(rf"[ \t]+{_WORK}")
 # Adjectives between an article and whose work it is: "the new Tarvola novel".
 _WORK_ADJECTIVE = (r"(?i:new|latest|last|first|early|late|final|debut|old|classic|famous|"
                    r"upcoming|next|recent|great|best)")
@@ -890,8 +891,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_gender_of", "PERSON",
          _c(rf"(?i:\bgender[ \t]+of)[ \t]+(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})"
             r"(?![\w'’-])"), 0.5,
-         validate_words=lambda v, words: _possessor(v) and any(
-             given_name(w) or not common_word(w, words) for w in v.split()),
+         validate_words=lambda v, words: _someones_name(v, words),
          description="Whose gender a sentence speaks of: 'the gender of Orvelle' (name "
                      "words only, no software)."),
     Rule("person_gender_of_lower", "PERSON",
@@ -904,9 +904,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_former_member", "PERSON",
          _c(rf"(?i:\bby[ \t]+(?:ex-|former[ \t]+))[{UPPER}][\w'’.&-]*[ \t]+"
             rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)(?![\w'’-])"), 0.5,
-         validate_words=lambda v, words: _possessor(v) and not any(
-             _role_noun(w, words) for w in v.split()) and any(
-             given_name(w) or not common_word(w, words) for w in v.split()),
+         validate_words=lambda v, words: _someones_name(v, words) and not any(
+             _role_noun(w, words) for w in v.split()),
          description="A former member of a band or a team who made a work: 'a song by "
                      "ex-Zombie Tarvo' (name words only, no software)."),
     Rule("person_former_member_lower", "PERSON",
@@ -918,16 +917,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("person_work", "PERSON",
          _c(rf"\b(?i:the|a|an)[ \t]+(?:{_WORK_ADJECTIVE}[ \t]+)?"
             rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME}){{0,2}})[ \t]+"
-            r"(?i:novels?|memoirs?|biography|concerts?)\b"), 0.5,
-         validate_words=lambda v, words: _possessor(v) and any(
-             given_name(w) or not common_word(w, words) for w in v.split()),
+            rf"{_WORK}"), 0.5,
+         validate_words=lambda v, words: _someones_name(v, words),
          description="Whose novel, memoir or concert: 'the Tarvola novel', 'a Lewis Orvelle "
                      "concert' (name words, one a given name or no English word: not 'the "
                      "Gothic novel')."),
     Rule("person_work_lower", "PERSON",
          _c(rf"\b(?:the|a|an)[ \t]+(?:(?i:{_WORK_ADJECTIVE})[ \t]+)?"
             r"(?:[^\W\d_][^\W\d_'’-]+[ \t]+)?(?P<v>[^\W\d_][^\W\d_'’-]+)"
-            r"[ \t]+(?:novels?|memoirs?|biography|concerts?)\b"), 0.5, lower_text_only=True,
+            rf"[ \t]+{_WORK}"), 0.5, lower_text_only=True,
          validate_words=lambda v, words: _kin_name(v, words),
          description="The same in a text with no capital letter: 'the tarvola novel'."),
     Rule("person_subject", "PERSON",
@@ -1021,8 +1019,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(rf"(?:(?i:\b(?:why|how)[ \t]+(?:is|was))[ \t]+|(?:^|(?<=[.!?:]\s)|(?<=\n))[ \t]*)"
             rf"(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)(?:[ \t]+(?:is|was))?[ \t]+"
             rf"(?:so|very|really|extremely|always|too)[ \t]+{_TRAIT}\b(?![ \t]+of\b)"), 0.5,
-         validate_words=lambda v, words: _possessor(v) and any(
-             given_name(w) or not common_word(w, words) for w in v.split()),
+         validate_words=lambda v, words: _someones_name(v, words),
          description="Someone a sentence gives a trait of character: 'Why is Tavi so "
                      "impulsive?', 'Orvelle is very generous.' (name words, no software)."),
     Rule("person_trait_lower", "PERSON",
@@ -1058,8 +1055,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "organisation or place word)."),
     Rule("person_possessive_kin", "PERSON",
          _c(rf"(?<![\w'’-])(?P<v>{CAP_NAME}(?:[ \t]+{CAP_NAME})?)['’]s[ \t]+{_KIN_OWNED}"), 0.5,
-         validate_words=lambda v, words: _possessor(v) and any(
-             given_name(w) or not common_word(w, words) for w in v.split()),
+         validate_words=lambda v, words: _someones_name(v, words),
          description="Whose kid, brother, sister, cousin, nephew or niece, when a word of "
                      "the name is a given name or no English word: 'Ansgar's kid' (not "
                      "'Haiku's sister model')."),
@@ -1969,7 +1965,20 @@ def _named_answer(value: str, words: frozenset[str]) -> bool:
     return all(not _not_a_name_word(w) and (given_name(w) or (
         _possessor(w) if w[:1].isupper() else (
             _kin_name(w, words) and not inflected_english(w, words)))) for w in names) \
-        and any(given_name(w) or not common_word(w, words) for w in names)
+        and _has_name_word(names, words)
+
+
+def _has_name_word(names: Sequence[str], words: frozenset[str]) -> bool:
+    """One of ``names`` is a common given name or a word no dictionary knows: "Tarvola",
+    "Lewis Orvelle" (not "Given Name", "Testing", "Stripe")."""
+    return any(given_name(w) or not common_word(w, words) for w in names)
+
+
+def _someones_name(value: str, words: frozenset[str]) -> bool:
+    """Capitalised name words, no software (:func:`_possessor`), one of them a given name
+    or unknown to the dictionary (:func:`_has_name_word`), after a cue only a person
+    fits ("the gender of", "so stubborn", "'s kid")."""
+    return _possessor(value) and _has_name_word(value.split(), words)
 
 
 # Nouns for a role or a group, not a person: "ex-Google Engineer", "ex-Google Staff".
