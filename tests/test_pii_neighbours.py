@@ -641,3 +641,42 @@ def test_a_number_after_a_town_that_is_no_postal_code_stays(
 def test_an_ordinal_before_a_word_that_is_no_street_type_stays(scrubber: Scrubber) -> None:
     out, _ = scrubber.scrub_text("we won 3 1st place medals")
     assert out == "we won 3 1st place medals", out
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    # a street with no street word, a comma, the postal code and the town (European order)
+    ("Forward the parcel to Tarvolankuja 42, 48329 Ostbyheim, Germany.",
+     "Tarvolankuja 42, 48329 Ostbyheim, Germany"),
+    ("Forward the parcel to 42 Tarvolankuja, 48329 Ostbyheim.",
+     "42 Tarvolankuja, 48329 Ostbyheim"),
+    # the town, the country and the postal code after it, closing a question
+    ("Can you mail a new card to 42 Tarvolankuja, Ostbyheim, Germany 89774?",
+     "42 Tarvolankuja, Ostbyheim, Germany 89774"),
+    # a house number with a letter, a flat or a range; a postal code with a country's
+    # letters or in two groups
+    ("Forward the parcel to Marvessen 42 A, 48329 Ostbyheim by Friday.",
+     "Marvessen 42 A, 48329 Ostbyheim"),
+    ("Forward the parcel to Marvessen 42/3, D-48329 Ostbyheim.",
+     "Marvessen 42/3, D-48329 Ostbyheim"),
+    ("Forward the parcel to Marvessen 42-44, 114 55 Ostbyheim.",
+     "Marvessen 42-44, 114 55 Ostbyheim"),
+])
+def test_a_street_a_comma_and_a_postal_code_make_an_address_with_no_cue(
+        scrubber: Scrubber, text: str, address: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out == text.replace(address, "<STREET_ADDRESS_1>"), out
+
+
+@pytest.mark.parametrize("text", [
+    "Upgrade to Windows 10 Pro, Build 19045 before the release.",  # software and its build
+    "Read Chapter 12 Summary, Exercises 10000 times.",             # English words only
+    "Deploy Node 18, Express 4000 on the host.",                   # software names
+    "Zone 5 North, The Yard 12345 is closed.",                     # a function word
+    # a unit or a currency after a number (not a town in title case), or a lower-case word
+    "GPU 1, 16384 MiB free", "Suite Room 4, 21000 JPY per night", "Tesla Model 3, 38990 USD",
+    "Lufthansa LH 400, 5120 Kilometers nonstop", "Hetzner CPX 31, 4096 MB RAM",
+])
+def test_numbered_english_or_software_names_and_a_number_are_no_address(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert "STREET_ADDRESS" not in out, out

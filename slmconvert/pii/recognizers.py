@@ -309,6 +309,17 @@ _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\
                    r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
+# A postal code of any national shape in a text with capitals (not one that reads as a year).
+POSTCODE = rf"(?:(?!{YEAR})\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
+# The name of a street or a town: one to three capitalised words, a particle between; a
+# house number with its letter, flat or range ("42", "42 A", "42/3", "42-44"); a postal
+# code also with a country's letters or in two groups ("D-48329", "114 55").
+_NAME_WORDS = rf"{_CAP}(?:[ \t]+(?:{_PARTICLE}[ \t]+)?{_CAP}){{0,2}}"
+_HOUSE = r"\d{1,5}(?:[ ]?[A-Za-z](?![\w'’-])|[/-]\d{1,4})?"
+_POSTCODE_ANY = rf"(?:(?:[A-Z]{{1,2}}-)?{POSTCODE}|\d{{3}}[ ]\d{{2}})"
+# The lower-case words that may follow an address as its sentence goes on.
+_GOES_ON = ("(?:by|and|or|in|on|for|to|from|please|until|before|after|at|if|but|as|with|"
+            "when|where|which|that|is|was|today|tomorrow|tonight|asap|instead|too|also)")
 # Month and weekday names: whole, and abbreviated ("Jan", "Wed").
 _MONTHS = {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
            "dec", "january", "february", "march", "april", "june", "july", "august",
@@ -684,6 +695,21 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter, where an address starts, "
                      "when a town and a region or country follow: 'to 12 lindqvist 4, ostby, "
                      "sweden'."),
+    Rule("street_comma_postal", "STREET_ADDRESS",
+         _c(rf"(?<![\w.,'’-])(?P<v>(?:{_NUM}[ \t]+{_NAME_WORDS}|{_NAME_WORDS}[ \t]+{_HOUSE}),"
+            rf"[ \t]*{_POSTCODE_ANY}[ \t]+{_NAME_WORDS}|"
+            rf"{_NUM}[ \t]+{_NAME_WORDS},[ \t]*{_NAME_WORDS}(?:,[ \t]*{_NAME_WORDS}){{0,2}}"
+            rf"[ \t]+{_POSTCODE_ANY})"
+            rf"(?![\w'’-])(?![ \t]+(?!{_GOES_ON}\b)[a-zß-öø-ÿ])"), 0.55,
+         validate_words=lambda v, words: _street_and_town(v, words),
+         description="A street and its house number, a comma, then a postal code and a "
+                     "town, or (number first) a town, a region or country and a postal code, "
+                     "on one line, with no street word and no cue before it: 'Gladstrom "
+                     "42, 48329 Tarvola', '42 Gladstrom, Tarvola, Germany 89774?'. A word of "
+                     "the street is no English one and names no software; the town's words "
+                     "are in title case (not a unit or a currency: 'GPU 0, 24576 MiB', "
+                     "'Model 3, 42990 USD'), and no lower-case word but a function word "
+                     "follows ('6204 Kilometers nonstop')."),
     Rule("street_number_name_lower", "STREET_ADDRESS",
          _c(r"(?:(?<=\b(?:at|to|in|is|on)[ \t])|(?<=\bfrom[ \t])|(?<=\band[ \t])|(?<=,[ \t]))"
             rf"(?P<v>\d{{1,6}}[ \t]+(?:via[ \t]+)?(?P<name>[^\W\d_]{{3,}})"
@@ -1739,6 +1765,25 @@ def lower_case_prose(text: str) -> bool:
         return False
     prose = _PARENTHETICAL.sub(" ", text)  # "(not by him)" is prose, "f(x)" is not
     return sum(c in _CODE_CHARS for c in prose) <= 0.02 * max(len(text), 1)
+
+
+def _street_and_town(value: str, words: frozenset[str]) -> bool:
+    """Of "street, town ...": a word of the street's name (before the first comma) is no
+    English word and names no software, and none is a function word; every word of the
+    town and region after it is in title case and letters only, no function word and no
+    software ("42 Gladstrom, 48329 Tarvola"; not "Windows 10 Pro, Build 19045", "GPU 0,
+    24576 MiB", "Model 3, 42990 USD")."""
+    street, _, rest = value.partition(",")
+    names = [w for w in street.split()
+             if w[:1].isalpha() and len(w) > 1 and w not in particles.STREET]  # (not "42 A")
+    towns = [w.rstrip(".") for w in rest.replace(",", " ").split()
+             if not any(c.isdigit() for c in w) and w not in particles.STREET]
+    return bool(words) and not any(w.lower() in stop_words() for w in names + towns) \
+        and any(not common_word(w, words) and w.lower() not in tech_names() for w in names) \
+        and all(_TOWN_WORD.fullmatch(w) and w.lower() not in tech_names() for w in towns)
+
+
+_TOWN_WORD = re.compile(r"[A-ZÀ-ÖØ-ÞĀ-Ž](?:[a-zß-öø-ÿā-ž]|['’-](?=[A-Za-zÀ-ÿ]))+")
 
 
 def common_word(word: str, words: frozenset[str]) -> bool:

@@ -12,7 +12,7 @@ from slmconvert.pii.config import in_original, to_visible, visible
 from slmconvert.pii.recognizers import (
     CALENDAR_WORDS,
     CAP_NAME,
-    POSTAL_ALNUM,
+    POSTCODE,
     STREET_FOREIGN,
     STREET_PREFIX,
     UPPER,
@@ -84,10 +84,9 @@ _CONTINUE = re.compile(rf"{_SEPARATOR}(?P<seg>{_ADDR_TOKEN})(?![\w:])")
 # małopolskie\n Poland 31-042" (one to three words before it, none a function word or a
 # month; a two-letter state may be one: "ca"), unless the number is a phone found there
 # (", phone 01632 960 555").
-_POSTCODE = rf"(?:(?!{YEAR})\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
 _LOWER_TO_POSTCODE = re.compile(
     rf"{_SEPARATOR}(?P<words>[a-zß-öø-ÿā-ž][\w'’.-]*(?:{_SEPARATOR}[^\W\d_][\w'’.-]*){{0,2}})"
-    rf"{_SEPARATOR}{_POSTCODE}(?![\w:-])")
+    rf"{_SEPARATOR}{POSTCODE}(?![\w:-])")
 # A lower-case word no dictionary knows, after a capitalised word of the block, is part of
 # the town or region's name where the block or the sentence ends or goes on in capitals:
 # "Novo mesto, Slovenia", "Plzeňský kraj." ("... Boston tomorrow" is the sentence going

@@ -203,7 +203,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 
 class CurateStage(Stage):
     name = "curate"
-    # 14 to 30: each has a section in docs/curate.md ("Curate v30: ..."); 30: what only a
+    # 14 to 31: each has a section in docs/curate.md ("Curate v31: ..."); 31: a street,
+    # a comma and a postal code with no street word or cue; 30: what only a
     # person has or does (a trait of character, a gender, a novel or a concert, a former
     # band member's work), the answer to a question for a name, a relative's name, "Mac"
     # and "Mc" names with one capital, a name particle after a title; 29: the unknown
@@ -252,7 +253,7 @@ class CurateStage(Stage):
     # 6: pii_report counts what was found in kept calls only, engine: ray; 5: see
     # docs/curate.md; 4: place, employer and product context, kinship names; 3: held-out
     # rules, identifiers, provenance kept, dedup, en_core_web_md by default
-    version = "30"
+    version = "31"
     Config = CurateConfig
     upstream = ("collect",)
     preserve = ("shards",)  # engine: ray's finished shards, for a rerun after a crash
