@@ -680,3 +680,33 @@ def test_numbered_english_or_software_names_and_a_number_are_no_address(
         scrubber: Scrubber, text: str) -> None:
     out, _ = scrubber.scrub_text(text)
     assert "STREET_ADDRESS" not in out, out
+
+
+@pytest.mark.parametrize(("rule", "text"), [
+    ("person_initial", "Welcome! How Can I Help You Right Now?"),  # a headline's "I"
+    ("person_initial", "Learn To Build A Bot In Python"),          # and its "A"
+    ("street_prefix", "Main Boulevard are on the 5 route now"),    # a verb of the sentence
+    ("street_prefix", "the Avenue is on the 3 map"),
+])
+def test_headline_words_and_a_sentence_after_a_street_word_are_no_pii(
+        scrubber: Scrubber, rule: str, text: str) -> None:
+    assert not list(RULES[rule].find(text, scrubber.detector.words))
+
+
+@pytest.mark.parametrize(("rule", "text", "value"), [
+    ("person_initial", "Please send it to Orvelle I Tarvonen today", "Orvelle I Tarvonen"),
+    # a given name that is an English word, where no title-case run goes on
+    ("person_initial", "He said Will A Tarvonen signed the lease.", "Will A Tarvonen"),
+    ("person_initial", "From: Grant A Tarvonen", "Grant A Tarvonen"),
+    ("person_initial", "the lyrics of Orvelle A Tarvonen's Quiet Songs", "Orvelle A Tarvonen's"),
+    ("street_prefix", "The studio is at Boulevard des Tarvelles 14", "Boulevard des Tarvelles 14"),
+    ("street_prefix", "Meet on Avenue Of The Tarvelles 1211", "Avenue Of The Tarvelles 1211"),
+    # particles that are English function words too
+    ("street_prefix", "We stay at Via in Tarvola 10, Roma.", "Via in Tarvola 10"),
+    ("street_prefix", "Reach us at Paseo a la Tarvola 9.", "Paseo a la Tarvola 9"),
+    ("street_prefix", "Send it to 7 Via Tarvoldi.", "7 Via Tarvoldi"),
+])
+def test_an_initial_and_a_street_led_by_its_word_are_still_found(
+        scrubber: Scrubber, rule: str, text: str, value: str) -> None:
+    found = [text[a:b] for a, b, _ in RULES[rule].find(text, scrubber.detector.words)]
+    assert any(value in f for f in found), found

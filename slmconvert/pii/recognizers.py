@@ -311,6 +311,9 @@ _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # A postal code of any national shape in a text with capitals (not one that reads as a year).
 POSTCODE = rf"(?:(?!{YEAR})\d{{4,6}}(?:-\d{{3,4}})?|\d\d-\d{{3}}|{POSTAL_ALNUM})"
+# English auxiliary verbs in lower case: no street's name holds one, a sentence does.
+_AUXILIARIES = frozenset("is are was were be been being am has have had will would can could "
+                         "should shall may might must does do did".split())
 # The name of a street or a town: one to three capitalised words, a particle between; a
 # house number with its letter, flat or range ("42", "42 A", "42/3", "42-44"); a postal
 # code also with a country's letters or in two groups ("D-48329", "114 55").
@@ -596,9 +599,11 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          # (but a particle the street's name goes on after: "Avenue d'Ouchy")
          validate=lambda v: not sentence_word(v.split()[-1])
          and (any(c.isdigit() for c in v) or v.split()[-1][:1].isupper()
-              or len(v.split()[-1]) <= 3),
+              or len(v.split()[-1]) <= 3)
+         and not any(w in _AUXILIARIES for w in v.split()[:-1]),
          description="Addresses led by a street word: 'Rua das Flores 512', 'Rua Sete de "
-                     "Abril 2041'."),
+                     "Abril 2041', 'Via in Lucina 10' (no verb of the sentence in the name: "
+                     "not 'Boulevard are on the 7 line')."),
     Rule("street_prefix_lower", "STREET_ADDRESS",
          # (a quoted word in the name is a nickname: 'ul. gen. jana kowala "grota" 4')
          _c(rf"(?<![\w-])(?:{_NUM},?\s+)?(?i:{STREET_FOREIGN})\s+"
@@ -867,7 +872,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          _c(r"(?<![\w'’-])(?P<v>[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+[ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+)[ \t]+here\b"),
          0.6, description="Self-introductions: 'Ines Moreau here'."),
     Rule("person_initial", "PERSON",
-         _c(r"(?<![\w.])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+\s+[A-Z]\.?\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+"
+         # (a bare "I" or "A" only where no title-case run goes on: "Will A Turner signed",
+         # "Ilse A Tarvo's New Songs", not a headline's "How Can I Help You", "Build A Bot
+         # In Python")
+         _c(r"(?<![\w.])[A-ZÀ-ÖØ-ÞĀ-Ž][a-zß-öø-ÿā-ž'’-]+\s+(?:(?![AI]\s)[A-Z]\.?\s+"
+            r"[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]+|[AI]\s+[A-ZÀ-ÖØ-ÞĀ-Ž][\w'’-]++"
+            r"(?:(?<=['’]s)|(?![ \t]+[A-ZÀ-ÖØ-ÞĀ-Ž])))"
             # in lower case an article or "i" is no initial: "i need a flight from"
             r"|(?<![\w.])[a-zß-öø-ÿā-ž]{2,}\s+(?:(?![ai]\b)[a-z]|[a-z]\.)\s+[a-zß-öø-ÿā-ž]{2,}"
             r"(?=\s+(?:lives|is|was|from)\b)"), 0.6,

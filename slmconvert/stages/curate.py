@@ -204,7 +204,8 @@ def filter_reason(rec: CallRecord, f: Filters) -> str | None:
 class CurateStage(Stage):
     name = "curate"
     # 14 to 31: each has a section in docs/curate.md ("Curate v31: ..."); 31: a street,
-    # a comma and a postal code with no street word or cue; 30: what only a
+    # a comma and a postal code with no street word or cue, no auxiliary verb in a street
+    # led by its word, no headline "I" or "A" as a middle initial; 30: what only a
     # person has or does (a trait of character, a gender, a novel or a concert, a former
     # band member's work), the answer to a question for a name, a relative's name, "Mac"
     # and "Mc" names with one capital, a name particle after a title; 29: the unknown
