@@ -710,3 +710,81 @@ def test_an_initial_and_a_street_led_by_its_word_are_still_found(
         scrubber: Scrubber, rule: str, text: str, value: str) -> None:
     found = [text[a:b] for a, b, _ in RULES[rule].find(text, scrubber.detector.words)]
     assert any(value in f for f in found), found
+
+
+@pytest.mark.parametrize(("text", "address"), [
+    # a town's name with a word in brackets, before its postal code
+    ("We back a bakery in Ostbyheim (Tarvik) 15236 in its growth.", "Ostbyheim (Tarvik) 15236"),
+    # an intersection whose first street is abbreviated before its number
+    ("Move my mail to the corner of Tarvolastr. 14 and Orvel Lane for now.",
+     "the corner of Tarvolastr. 14 and Orvel Lane"),
+    # a Slavic street led by its preposition
+    ("The kiosk is on Na Tarvolce 19", "Na Tarvolce 19"),
+    ("The kiosk is on Pod Tarvolami 12.", "Pod Tarvolami 12"),
+    # a house number of one digit where a place is on the street
+    ("Our bakery is located on Ostbyhavn 5", "Ostbyhavn 5"),
+    # a French street with lower-case words before the capitalised end of its name
+    ("The poem is about 93 rue des trois frères Tarvelle street in town.",
+     "93 rue des trois frères Tarvelle"),
+])
+def test_towns_in_brackets_abbreviated_and_slavic_streets_are_addresses(
+        scrubber: Scrubber, text: str, address: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out == text.replace(address, "<STREET_ADDRESS_1>"), out
+
+
+@pytest.mark.parametrize("text", [
+    # a sentence's full stop, in lower case or after a word that is no street's
+    "On the corner of the table. 3 cups and a plate.",
+    "Drag it to the corner of the Window. 2. Click Save and close it.",
+    # English words, a unit, a letter or software in brackets
+    "Tests run in Python (CPython) 3120 in total.",
+    "We saw a drop in Revenue (USD) 4500, mostly in Q3.",
+    "Results are stored in Column (B) 250 and up.",
+    "The fix is in Release (Beta) 2301 and later.",
+    "Revenue in Ulm (Germany) 4500, up from last year.",
+    "Arena Elo in Claude (Opus) 1302 and in Olmo (Instruct) 1150.",
+    "Johann Weber was born in Gmund (Baden) 1852, a weaver's son.",
+    # a Slavic preposition that is English text's, or before software or an id
+    "I first heard it on Pod Save America 12.", "The drug acts on Na Channel 4.",
+    "The error occurs on Pod Kube-Proxy 2.", "Deployed on POD XJ9 4.",
+    # a line, a channel or a floor numbered after a building
+    "The metro station is on Linha 4.", "The apartment is on Piso 3.",
+    # a model, a framework or a date: one digit is a house number only for a building
+    "It was trained on Gemma 2.", "We fine-tuned it on Nemotron 4.", "The game runs on Godot 4",
+    "The shop is on Shopware 6, and checkout works.", "The main branch is on Symfony 6.",
+    "The restaurant is on Jan 5.",
+    "We hired Tom Hale Jr. 2 years ago.",
+])
+def test_a_full_stop_or_brackets_before_a_number_make_no_address(
+        scrubber: Scrubber, text: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert "STREET_ADDRESS" not in out, out
+
+
+@pytest.mark.parametrize(("text", "rest"), [
+    ("We met at 8 rue du moulin and then left near the river.",
+     " and then left near the river."),
+    ("We met at 8 rue du moulin then Anna left.", " then <PERSON_1> left."),
+    ("I stayed at 9 rue des lilas all Summer.", " all Summer."),
+    ("The flat at 8 rue du bac says Marie is lovely.", " says <PERSON_1> is lovely."),
+    ("Our agent at 8 rue du moulin texted Marie and left.", " texted <PERSON_1> and left."),
+])
+def test_a_french_street_ends_where_the_sentence_goes_on(
+        scrubber: Scrubber, text: str, rest: str) -> None:
+    out, _ = scrubber.scrub_text(text)
+    assert out.endswith("<STREET_ADDRESS_1>" + rest), out
+
+
+def test_a_word_in_brackets_joins_an_address_block_only_before_its_end(
+        scrubber: Scrubber) -> None:
+    block, _ = scrubber.scrub_text("Send it to 12 Tarvola Str.\n Suite 4\n Ostby (Vik)\n"
+                                   " Norway for post mail?")
+    assert block == "Send it to <STREET_ADDRESS_1> for post mail?", block
+    form, _ = scrubber.scrub_text("Enter 12 Harbour Lane, Leeds (Required) Then Click Save")
+    assert form.endswith("> (Required) Then Click Save"), form
+
+
+def test_a_given_name_is_no_model_name(scrubber: Scrubber) -> None:
+    out, _ = scrubber.scrub_text("Jamba said he would call back tomorrow.")
+    assert out == "<PERSON_1> said he would call back tomorrow.", out

@@ -43,6 +43,8 @@ STREET_LOWER = STREET - ENGLISH_LOOKALIKES
 # A street's name never ends on an article or a name particle: the next word is the
 # rest of it ("18 Rue de | Brest"). Prepositions and "and" may end the part a rule found.
 STREET_LAST = ROMANCE | GERMANIC
+# Slavic prepositions that lead a street's name: "Na Kopci", "Pod Lipami", "Za Mlýnem".
+SLAVIC_STREET_FIRST = _words("na nad pod za")
 # Inside a person's name. Plural articles lead places more than people ("Los Angeles",
 # "Les Halles"), except Portuguese "das" and "dos" ("Maria dos Santos").
 PEOPLE = (ROMANCE - {"dei", "delle", "degli", "des", "les", "los", "las", "au", "aux"}) \

@@ -60,7 +60,8 @@ class Rule:
             if not value.strip() or (self.validate and not self.validate(value)):
                 continue
             if self.unknown and any(common_word(w, words) or w.lower() in tech_names()
-                                    for w in _outside_particles(m.group(self.unknown))):
+                                    for w in _outside_particles(m.group(self.unknown))
+                                    for w in [w.strip("()")]):
                 continue
             if self.plain and any(w.lower() in stop_words() for w in m.group(self.plain).split()):
                 continue
@@ -294,6 +295,9 @@ _NUM = r"\d{1,6}[A-Za-z]?"
 _TITLE_WORD = rf"[{UPPER}](?:(?![{UPPER}])[^\W\d_])+(?![\w'’.-])"
 # An abbreviation in any script, also dotted letters: "St.", "ul.", "P.O.", "Λ.".
 _ABBREVIATION = r"(?<![^\s])(?:[^\W\d_]{1,4}\.){1,3}(?=\s)"
+# A street's name that ends in its street word abbreviated, before its house number:
+# "Brandstr. 14" (German "-straße", "-strasse").
+_DOT_HOUSE = rf"(?<![^\s])[{UPPER}][^\W\d_]{{1,20}}str\.(?=[ \t]+\d)"
 # Postal codes with letters: Canadian ("K1A 0B1", letters of its alphabet only), British
 # ("SW1A 1AA", "M1 1AE") and Dutch ("7721 KM"; not one that reads as a year, "2000 SP").
 POSTAL_ALNUM = (r"(?:[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z][ -]?\d[ABCEGHJ-NPRSTV-Z]\d|"
@@ -307,6 +311,15 @@ POSTAL_ALNUM_LOWER = (r"(?:[abceghj-nprstvxy]\d[abceghj-nprstv-z][ -]?\d[abceghj
 # its postal code.
 _IN_LOWER_PLACE = (r"\b(?:in|at|from|near)[ \t]+(?P<place>[^\W\d_]+(?:['’-][^\W\d_]+)*"
                    r"(?:[ \t]+[^\W\d_]+(?:['’-][^\W\d_]+)*)?)[ \t]+")
+# Buildings an address is given for, none a word software uses ("the bakery is on ...";
+# not "the shop", "the branch" or "the library is on Symfony 6").
+_PLACE_NOUN = (r"(?:station|stop|house|flat|apartment|bakery|restaurant|caf[eé]|hotel|hostel|"
+               r"church|clinic|hospital|pharmacy|museum|cinema|pub|butcher'?s?|"
+               r"post[ \t]+office)")
+# Words for a line, a channel, a floor or a platform, numbered like a house: "the station
+# is on Linha 4", "on Kanal 5", "on Piso 3".
+_LINE_WORD = (r"(?i:linha|linea|línea|lijn|linie|ligne|lini[ja]|kanal|canal|piso|planta|"
+              r"etage|étage|stock|gleis|quai|voie|spor|perron|anden|andén|binario)(?!\w)")
 # A four-digit number that reads as a year.
 YEAR = r"(?:19|20)\d\d(?![\w-])"
 # A postal code of any national shape in a text with capitals (not one that reads as a year).
@@ -620,6 +633,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          validate=lambda v: not any(sentence_word(w) for w in v.split()[1:]),
          description="A street word in any case with a number: '36 rue des lilas', "
                      "'avenida praia 1', '8 rue du vieux Moulin'."),
+    Rule("street_prefix_lower_words", "STREET_ADDRESS",
+         _c(rf"(?<![\w-]){_NUM},?[ \t]+(?i:{STREET_FOREIGN})(?:[ \t]+{_PARTICLE})+"
+            rf"(?P<words>(?:[ \t]+[a-zß-öø-ÿā-ž][\w'’-]+){{2,3}})(?:[ \t]+{_CAP}){{1,3}}(?!\w)"),
+         0.55, unknown="words",
+         validate_words=lambda v, words: not any(inflected_english(w, words) for w in v.split()),
+         description="A house number, a street word and a particle, then lower-case words "
+                     "no English dictionary knows (nor a form of one) up to the capitalised "
+                     "end of the name: '93 rue des trois frères Morel' (not '8 rue du bac "
+                     "says Marie', '8 rue du moulin texted Marie')."),
     Rule("street_via", "STREET_ADDRESS",
          _c(rf"(?<![\w-])(?:{_NUM},?[ \t]+)?(?i:via)[ \t]+(?:del|dei|degli|della|delle|dello)"
             rf"[ \t]+(?:{_ANY_WORD}[ \t]+){{1,4}}?{_NUM}(?!\w)"), 0.55,
@@ -763,11 +785,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
     Rule("street_on_foreign", "STREET_ADDRESS",
          _c(rf"\bon\s+(?P<v>{_CAP}(?:\s+{_CAP}){{0,2}}\s+{_NUM})"
             r"(?=\s*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
-         validate=lambda v: any(not c.isascii() for c in v.rsplit(None, 1)[0])
-         or (len(v.split()) > 2 and v.split()[0].lower() in particles.STREET_LAST),
+         validate_words=lambda v, words: any(not c.isascii() for c in v.rsplit(None, 1)[0])
+         or (len(v.split()) > 2 and v.split()[0].lower() in particles.STREET_LAST)
+         or _slavic_street(v, words),
          description="A name written with letters English has not, or led by a particle, "
                      "then a number, after 'on': 'the bakery is on Åkerlunden 30.', 'on La "
-                     "Tercia 4' (streets; 'is on Xbox 360' is left alone)."),
+                     "Tercia 4', 'on Na Kopci 19' (streets; 'is on Xbox 360' is left alone)."),
     Rule("street_on_unknown", "STREET_ADDRESS",
          _c(rf"\bon\s+(?!{_CALENDAR})(?P<v>(?P<name>{_TITLE_WORD}"
             rf"(?:\s+(?:{_PARTICLE}\s+)?{_TITLE_WORD})?)"
@@ -777,6 +800,15 @@ RULES: dict[str, Rule] = {r.name: r for r in [
                      "then a number of two digits or more, closing a clause after 'on': 'the "
                      "bus stop is on Tarvola 1153.' (not 'on Xbox 360', 'on Debian 12', 'on "
                      "Windows 11', 'on Python 3', 'on Jan 28,')."),
+    Rule("street_on_after_place", "STREET_ADDRESS",
+         _c(rf"(?i:\b{_PLACE_NOUN}[ \t]+(?:is|was|are|were|sits|stands)[ \t]+"
+            rf"(?:located[ \t]+|situated[ \t]+)?on)[ \t]+(?!{_CALENDAR}|{_LINE_WORD})"
+            rf"(?P<v>(?P<name>{_TITLE_WORD}(?:[ \t]+(?:{_PARTICLE}[ \t]+)?{_TITLE_WORD})?)"
+            r"[ \t]+\d{1,5}[A-Za-z]?)(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
+         unknown="name",
+         description="The same with a house number of any length where what is on the "
+                     "street is a building: 'the bakery is on Ostbyhavn 5' (not 'it runs on "
+                     "Godot 4', 'the restaurant is on Jan 5')."),
     Rule("street_on_unknown_lower", "STREET_ADDRESS",
          _c(rf"\bon[ \t]+(?!{_CALENDAR})(?P<v>(?P<name>[^\W\d_]{{3,}}(?:[ \t]+[^\W\d_]{{3,}})?)"
             r"[ \t]+\d{2,5}[a-z]?)(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -784,11 +816,12 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="The same in a text with no capital letter: 'the bus stop is on tarvola "
                      "1153' (not 'on ubuntu 22', 'on page 12')."),
     Rule("street_corner", "STREET_ADDRESS",
-         _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|[^\n.,;?!]){{3,60}}?"
-            rf"\s+and\s+(?:{_ABBREVIATION}|[^\n.,;?!]){{2,40}}?)"
+         _c(rf"(?i:\bcorner\s+of)\s+(?P<v>(?:\d+\.|{_ABBREVIATION}|{_DOT_HOUSE}|[^\n.,;?!])"
+            rf"{{3,60}}?\s+and\s+(?:{_ABBREVIATION}|{_DOT_HOUSE}|[^\n.,;?!]){{2,40}}?)"
             r"(?=\s*(?:\n|[.,;?!]|$| in | on | at | for ))"), 0.6,
          description="Intersections: 'the corner of Oak Street and 5th Avenue', 'the "
-                     "corner of ul. Lipowa 3 and Mill Road'."),
+                     "corner of ul. Lipowa 3 and Mill Road', 'the corner of Brandstr. 14 and "
+                     "Tiller Lane'."),
     Rule("postal_after_place", "STREET_ADDRESS",
          _c(rf"(?<![A-Za-zÀ-ÿ])(?P<place>[A-Za-zÀ-ÿ]+)(?:,\s*|\s+|\n\s*)"
             rf"(?P<v>(?!{YEAR})\d{{4,6}}(?:-\d{{4}})?|{POSTAL_ALNUM})"
@@ -814,6 +847,17 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          description="A postal code after a place (and its district number) in running "
                      "text: 'an office in Tampere 33100 in its new building', 'in Ottawa K1A "
                      "0B1', 'in Łódź 90-001' (years are not postal codes)."),
+    Rule("postal_in_bracketed_place", "STREET_ADDRESS",
+         _c(rf"\b(?:in|at|from|to)\s+(?P<v>(?P<place>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?"
+            rf"\s+\([{UPPER}][a-zß-öø-ÿā-ž]+\.?\))\s+"
+            r"(?!(?:1[5-9]|20)\d\d(?![\w-]))(?:\d{4,6}(?:-\d{3,4})?|\d\d-\d{3}))(?![\w-])"
+            r"(?=\s+(?:in|on|for|to|and|with)\b|[.,;)]|\s*$)"), 0.45, unknown="place",
+         description="A town with its second name in brackets, then a postal code: 'an "
+                     "office in Tarvola (Ostby) 2237 in its new building'; each word of both "
+                     "names in title case, no English word (given names count as none) and "
+                     "no software, and no number that reads as a year (not 'in Revenue (USD) "
+                     "4500', 'in Release (Beta) 2301', 'from Priya (Support) 4521', 'in Ulm "
+                     "(Germany) 4500', 'born in Gmund (Baden) 1852')."),
     Rule("postal_year_in_place", "STREET_ADDRESS",
          _c(rf"\b(?:in|at|from)\s+(?!{_CALENDAR})"
             rf"(?P<place>{_TITLE_WORD}(?:\s+{_TITLE_WORD})?)(?:\s+[{UPPER}])?\s+(?P<v>{YEAR})"
@@ -1775,6 +1819,20 @@ def lower_case_prose(text: str) -> bool:
         return False
     prose = _PARENTHETICAL.sub(" ", text)  # "(not by him)" is prose, "f(x)" is not
     return sum(c in _CODE_CHARS for c in prose) <= 0.02 * max(len(text), 1)
+
+
+def _slavic_street(value: str, words: frozenset[str]) -> bool:
+    """A street led by a Slavic preposition in title case whose other words are in title
+    case, letters only, no English word and no software: "Na Kopci 19", "Pod Lipami 12"
+    (not "Pod Save America 12", "Na Channel 4", "Pod Kube-Proxy 2", "POD XJ9 4")."""
+    first, *name, _ = value.split()
+    return bool(words) and first.lower() in particles.SLAVIC_STREET_FIRST \
+        and first.istitle() and bool(name) \
+        and all(_TITLE_LETTERS.fullmatch(w) and not common_word(w, words)
+                and w.lower() not in tech_names() for w in name)
+
+
+_TITLE_LETTERS = re.compile(_TITLE_WORD)
 
 
 def _street_and_town(value: str, words: frozenset[str]) -> bool:

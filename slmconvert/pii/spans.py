@@ -70,10 +70,12 @@ _PARTICLES = particles.STREET_PATTERN
 # (a town of two names joined by a slash is one token: "Kraków/Nowa Huta"; "I will" is
 # the sentence going on; one digit is a token before a capital or a comma: a town's
 # district, "Dublin 2, Ireland"; a quoted word before the house number is part of the
-# street's name: 'ul. Gen. Tadeusza Kowala "Grot" 4')
+# street's name: 'ul. Gen. Tadeusza Kowala "Grot" 4'; so is a word in brackets of a
+# town's name before a comma, a line's end or a postal code: "Frankfurt (Oder), Germany")
 _ADDR_TOKEN = (rf"(?:(?!I[ \t]+[a-z])[{UPPER}][\w'’.-]*(?:/[{UPPER}][\w'’.-]*)?|"
                rf"\d{{2,6}}(?:-\d{{3,4}})?|\d(?=[ \t]+[{UPPER}]|[ \t]*[,\n])|"
                rf"[\"“][{UPPER}][\w'’.-]*[\"”](?=[ \t]+\d)|"
+               rf"\([{UPPER}][\w'’.-]*\)(?=[ \t]*(?:[,\n]|$)|[ \t]+\d)|"
                rf"{_PARTICLES}(?=[ \t]+(?:{_PARTICLES}[ \t]+)?[{UPPER}]))")
 # Between the tokens of a block: a comma, a line break (with a quote mark or a comma on
 # the next line) or blanks.
