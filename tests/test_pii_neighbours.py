@@ -753,7 +753,7 @@ def test_towns_in_brackets_abbreviated_and_slavic_streets_are_addresses(
     # a model, a framework or a date: one digit is a house number only for a building
     "It was trained on Gemma 2.", "We fine-tuned it on Nemotron 4.", "The game runs on Godot 4",
     "The shop is on Shopware 6, and checkout works.", "The main branch is on Symfony 6.",
-    "The restaurant is on Jan 5.",
+    "The pub is on Jan 5.",
     "We hired Tom Hale Jr. 2 years ago.",
 ])
 def test_a_full_stop_or_brackets_before_a_number_make_no_address(

@@ -808,7 +808,7 @@ RULES: dict[str, Rule] = {r.name: r for r in [
          unknown="name",
          description="The same with a house number of any length where what is on the "
                      "street is a building: 'the bakery is on Ostbyhavn 5' (not 'it runs on "
-                     "Godot 4', 'the restaurant is on Jan 5')."),
+                     "Godot 4', 'the pub is on Jan 5')."),
     Rule("street_on_unknown_lower", "STREET_ADDRESS",
          _c(rf"\bon[ \t]+(?!{_CALENDAR})(?P<v>(?P<name>[^\W\d_]{{3,}}(?:[ \t]+[^\W\d_]{{3,}})?)"
             r"[ \t]+\d{2,5}[a-z]?)(?=[ \t]*(?:$|[\n,;!?)]|\.(?:\s|$)))"), 0.5,
@@ -958,8 +958,8 @@ RULES: dict[str, Rule] = {r.name: r for r in [
             r"(?:(?i:user|customer|client|caller|guest|human|me|you|answer|reply)[ \t]*+:"
             rf"[ \t]*+)?(?P<v>{_ANSWER_NAME})[ \t]*+(?=[.,;!?\r\n]|$)"), 0.6,
          validate_words=lambda v, words: _named_answer(v, words),
-         description="The answer to a question for a name, in any case: \"what's your last "
-                     "name? tarvola\" (name words: a common given name or no English word "
+         description="The answer to a question for a name, in any case: \"and your "
+                     "surname? tarvola\" (name words: a common given name or no English word "
                      "nor software, not a reply such as 'sure' or 'I am ...')."),
     Rule("person_kin_name", "PERSON",
          _c(rf"(?i:\b(?:my|his|her|their|our|your)\s+{_KIN}['’]s\s+(?:(?:full|first|last|"
@@ -2298,7 +2298,7 @@ _LABEL_REST = re.compile(r"(?:[ \t]+[a-z]+){1,3}[ \t]*[*_`]*:(?!\S)")
 
 def label_phrase(text: str, start: int, end: int, words: frozenset[str] = frozenset()) -> bool:
     """One ordinary word opening a line that, with the lower-case words after it, labels a
-    field ("Date of birth: ...", which NER runs into the name on the line above). A given
+    field ("Date of birth: ...", which NER runs into a name one line up). A given
     name is no ordinary word, so a speaker stays a name ("Anna from sales: ...")."""
     value = text[start:end]
     line_start = text.rfind("\n", 0, start) + 1

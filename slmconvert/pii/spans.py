@@ -778,7 +778,7 @@ _HEAD_LINE = re.compile(rf"(?P<v>{CAP_NAME}(?:[ \t]+(?:[A-Z]\.?|{CAP_NAME})){{1,
 def block_heads(text: str, spans: list[Span], words: frozenset[str]) -> list[Span]:
     """Call a person the line of two or three name words at most two lines above the
     line a street address starts (a company line between, blank lines skipped): the
-    addressee ("Lahual Toledo\nEquifax\n0640 Grössgstötten 50"). One of its words is a
+    addressee ("Orvelle Tarvonen\nQuillbase\n0640 Ostbyheim 50"). One of its words is a
     given name or no English word; none is software, an organisation, street, title or
     calendar word (:func:`name_neighbour`): "Head Office\n12 Harbour Lane" stays."""
     if not words:
