@@ -59,7 +59,7 @@ class Rule:
             value = text[start:end]
             if not value.strip() or (self.validate and not self.validate(value)):
                 continue
-            if self.unknown and any(common_word(w, words) or w.lower() in tech_names()
+            if self.unknown and any(known_word(w, words)
                                     for w in _outside_particles(m.group(self.unknown))
                                     for w in [w.strip("()")]):
                 continue
@@ -1577,7 +1577,7 @@ def control_label(text: str, start: int, end: int, words: frozenset[str]) -> boo
         return False
     before = {m.group(1) for m in re.finditer(
         rf"(?<![\w'’-])([A-Z][\w'’-]*)[ \t]+{re.escape(value[-1])}(?![\w'’-])", text)}
-    known = sum(common_word(w, words) or w.lower() in tech_names() for w in before)
+    known = sum(known_word(w, words) for w in before)
     return known >= 3 and 2 * known >= len(before) \
         and not any(any_given_name(w) for w in before)
 
@@ -1828,8 +1828,7 @@ def _slavic_street(value: str, words: frozenset[str]) -> bool:
     first, *name, _ = value.split()
     return bool(words) and first.lower() in particles.SLAVIC_STREET_FIRST \
         and first.istitle() and bool(name) \
-        and all(_TITLE_LETTERS.fullmatch(w) and not common_word(w, words)
-                and w.lower() not in tech_names() for w in name)
+        and all(_TITLE_LETTERS.fullmatch(w) and not known_word(w, words) for w in name)
 
 
 _TITLE_LETTERS = re.compile(_TITLE_WORD)
@@ -1847,7 +1846,7 @@ def _street_and_town(value: str, words: frozenset[str]) -> bool:
     towns = [w.rstrip(".") for w in rest.replace(",", " ").split()
              if not any(c.isdigit() for c in w) and w not in particles.STREET]
     return bool(words) and not any(w.lower() in stop_words() for w in names + towns) \
-        and any(not common_word(w, words) and w.lower() not in tech_names() for w in names) \
+        and any(not known_word(w, words) for w in names) \
         and all(_TOWN_WORD.fullmatch(w) and w.lower() not in tech_names() for w in towns)
 
 
@@ -1858,6 +1857,12 @@ def common_word(word: str, words: frozenset[str]) -> bool:
     """A function word (:func:`stop_words`) or a dictionary word (:func:`ordinary_word`),
     in any case."""
     return word.lower() in stop_words() or ordinary_word(word, words)
+
+
+def known_word(word: str, words: frozenset[str]) -> bool:
+    """A word English has (:func:`common_word`) or that names software (:func:`tech_names`):
+    no part of a street's, a town's or a person's name a rule takes as unknown."""
+    return common_word(word, words) or word.lower() in tech_names()
 
 
 def ordinary_word(word: str, words: frozenset[str]) -> bool:
